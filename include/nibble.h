@@ -1,0 +1,344 @@
+/*
+ * nibble — a tiny transformer inference library in C11.
+ *
+ * The one public header. Everything here is prefixed nb_. The library never
+ * prints, never exits and never aborts: every fallible function returns an
+ * nb_status and, when given an nb_err, fills it with a message naming the
+ * field, key, tensor or value at fault.
+ *
+ * Layers (see docs/design.md): core (errors, allocators, fp16), gguf (parse
+ * and write), formats (block-format traits), io (hosted: files, mmap).
+ */
+#ifndef NIBBLE_H
+#define NIBBLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_VERSION_MAJOR 0
+#define NB_VERSION_MINOR 1
+#define NB_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ core */
+
+typedef enum nb_status {
+    NB_OK = 0,
+    NB_ERR_INVALID_ARG,   /* caller passed a bad argument                  */
+    NB_ERR_FORMAT,        /* input bytes are malformed                     */
+    NB_ERR_UNSUPPORTED,   /* well-formed but not supported (version, type) */
+    NB_ERR_NOT_FOUND,     /* key or tensor absent                          */
+    NB_ERR_TYPE,          /* value has another type than asked for         */
+    NB_ERR_RANGE,         /* value out of range / arithmetic overflow      */
+    NB_ERR_NOMEM,         /* allocation failed or arena too small          */
+    NB_ERR_IO             /* file system error (hosted helpers only)       */
+} nb_status;
+
+/* Error report. `msg` is always NUL-terminated after a failing call. */
+typedef struct nb_err {
+    nb_status status;
+    char msg[256];
+} nb_err;
+
+const char *nb_status_str(nb_status s);
+
+/* Allocator hooks. Where a function takes `const nb_allocator *`, NULL means
+ * the default (malloc/free) unless the library was built with NB_NO_MALLOC,
+ * in which case NULL is an error. Firmware passes an arena (nb_arena_*). */
+typedef struct nb_allocator {
+    void *(*alloc)(void *user, size_t size);   /* 16-byte aligned or NULL */
+    void (*free)(void *user, void *ptr);       /* may be NULL (arena)     */
+    void *user;
+} nb_allocator;
+
+/* A bump allocator over caller memory: never frees individual blocks. */
+typedef struct nb_arena {
+    uint8_t *base;
+    size_t size;
+    size_t used;
+} nb_arena;
+
+void nb_arena_init(nb_arena *a, void *mem, size_t size);
+void *nb_arena_alloc(nb_arena *a, size_t size);      /* 16-byte aligned */
+nb_allocator nb_arena_allocator(nb_arena *a);
+
+/* IEEE half and bfloat16 conversions (round to nearest even). */
+float nb_fp16_to_f32(uint16_t h);
+uint16_t nb_f32_to_fp16(float f);
+float nb_bf16_to_f32(uint16_t h);
+uint16_t nb_f32_to_bf16(float f);
+
+/* --------------------------------------------------------- tensor types */
+
+/* ggml tensor type ids as stored in GGUF files. */
+typedef enum nb_type {
+    NB_TYPE_F32 = 0,
+    NB_TYPE_F16 = 1,
+    NB_TYPE_Q4_0 = 2,
+    NB_TYPE_Q4_1 = 3,
+    NB_TYPE_Q5_0 = 6,
+    NB_TYPE_Q5_1 = 7,
+    NB_TYPE_Q8_0 = 8,
+    NB_TYPE_Q8_1 = 9,
+    NB_TYPE_Q2_K = 10,
+    NB_TYPE_Q3_K = 11,
+    NB_TYPE_Q4_K = 12,
+    NB_TYPE_Q5_K = 13,
+    NB_TYPE_Q6_K = 14,
+    NB_TYPE_Q8_K = 15,
+    NB_TYPE_IQ2_XXS = 16,
+    NB_TYPE_IQ2_XS = 17,
+    NB_TYPE_IQ3_XXS = 18,
+    NB_TYPE_IQ1_S = 19,
+    NB_TYPE_IQ4_NL = 20,
+    NB_TYPE_IQ3_S = 21,
+    NB_TYPE_IQ2_S = 22,
+    NB_TYPE_IQ4_XS = 23,
+    NB_TYPE_I8 = 24,
+    NB_TYPE_I16 = 25,
+    NB_TYPE_I32 = 26,
+    NB_TYPE_I64 = 27,
+    NB_TYPE_F64 = 28,
+    NB_TYPE_IQ1_M = 29,
+    NB_TYPE_BF16 = 30,
+    NB_TYPE_TQ1_0 = 34,
+    NB_TYPE_TQ2_0 = 35,
+    NB_TYPE_MXFP4 = 39,
+    NB_TYPE_COUNT = 40
+} nb_type;
+
+/* Size facts of a type: NULL name / 0 block size for ids that are not known
+ * (removed or never assigned). */
+typedef struct nb_type_info {
+    const char *name;      /* "Q4_K", as llama.cpp prints it             */
+    uint32_t block_size;   /* elements per block (1 for plain types)     */
+    uint32_t type_size;    /* bytes per block                            */
+} nb_type_info;
+
+/* NULL when `type` is not a known type id. */
+const nb_type_info *nb_type_get(uint32_t type);
+/* "Q4_K", or "?" for an unknown id. */
+const char *nb_type_name(uint32_t type);
+/* Type id from its name (case-insensitive); -1 if unknown. */
+int nb_type_from_name(const char *name);
+
+/* ------------------------------------------------------------------ gguf */
+
+/* GGUF metadata value types (GGUF spec, gguf_type). */
+typedef enum nb_gguf_type {
+    NB_GGUF_U8 = 0,
+    NB_GGUF_I8 = 1,
+    NB_GGUF_U16 = 2,
+    NB_GGUF_I16 = 3,
+    NB_GGUF_U32 = 4,
+    NB_GGUF_I32 = 5,
+    NB_GGUF_F32 = 6,
+    NB_GGUF_BOOL = 7,
+    NB_GGUF_STRING = 8,
+    NB_GGUF_ARRAY = 9,
+    NB_GGUF_U64 = 10,
+    NB_GGUF_I64 = 11,
+    NB_GGUF_F64 = 12,
+    NB_GGUF_TYPE_COUNT = 13
+} nb_gguf_type;
+
+/* "u32", "string", "array", ...; "?" for unknown. */
+const char *nb_gguf_type_name(uint32_t t);
+
+/* A string inside the GGUF bytes: NOT NUL-terminated. Print with "%.*s". */
+typedef struct nb_str {
+    const char *ptr;
+    uint64_t len;
+} nb_str;
+
+/* Limits the parser enforces (documented in docs/gguf.md). */
+#define NB_GGUF_MAX_DIMS 4
+#define NB_GGUF_MAX_STRING (1ull << 30)   /* 1 GiB                     */
+#define NB_GGUF_MAX_DEPTH 4               /* arrays nested inside arrays */
+#define NB_GGUF_MAX_ENTRIES (1ull << 24)  /* n_kv and n_tensors each    */
+#define NB_GGUF_DEFAULT_ALIGNMENT 32
+
+/* One metadata key/value, pointing into the file bytes. */
+typedef struct nb_gguf_kv {
+    nb_str key;
+    uint32_t type;          /* nb_gguf_type                              */
+    uint32_t arr_type;      /* element type when type == NB_GGUF_ARRAY   */
+    uint64_t arr_n;         /* element count when type == NB_GGUF_ARRAY  */
+    const uint8_t *val;     /* value bytes; for arrays the first element */
+    uint64_t val_size;      /* bytes of the value (all array elements)   */
+} nb_gguf_kv;
+
+/* One tensor description, pointing into the file bytes. */
+typedef struct nb_gguf_tensor {
+    nb_str name;
+    uint32_t n_dims;        /* 1..4                                       */
+    uint32_t type;          /* nb_type                                    */
+    int64_t ne[NB_GGUF_MAX_DIMS]; /* ne[0] = row length; unused dims = 1  */
+    uint64_t offset;        /* relative to the data section               */
+    uint64_t nbytes;        /* size of the tensor data                    */
+    const void *data;       /* base + data_offset + offset                */
+} nb_gguf_tensor;
+
+/* A parsed view over GGUF bytes. Nothing is copied: keys, strings and
+ * tensor data point into `base`, which must outlive this struct. */
+typedef struct nb_gguf {
+    const uint8_t *base;    /* the bytes given to nb_gguf_parse            */
+    size_t size;
+    uint32_t version;       /* 2 or 3                                      */
+    uint32_t alignment;     /* general.alignment or 32                     */
+    uint64_t n_kv;
+    uint64_t n_tensors;
+    uint64_t data_offset;   /* start of the data section in `base`         */
+    nb_gguf_kv *kv;         /* [n_kv], file order                          */
+    nb_gguf_tensor *tensors; /* [n_tensors], file order                    */
+    uint32_t *hash;         /* open-addressing index over keys and names   */
+    uint64_t hash_cap;      /* power of two                                */
+    nb_allocator alloc;     /* where the three arrays above came from      */
+} nb_gguf;
+
+/* Validates every byte of the header (see docs/gguf.md for the list of
+ * checks) and indexes keys and tensors. Allocates only the index arrays, via
+ * `alloc` (NULL = malloc). On failure, *g holds nothing to free. */
+nb_status nb_gguf_parse(const void *data, size_t size, nb_gguf *g, nb_err *err);
+nb_status nb_gguf_parse_ex(const void *data, size_t size, const nb_allocator *alloc,
+                           nb_gguf *g, nb_err *err);
+/* Bytes the index of these GGUF bytes needs from the allocator (an upper
+ * bound, exact for the arena: arena alignment included). 0 if the header
+ * cannot be read (nb_gguf_parse then reports why). */
+size_t nb_gguf_index_size(const void *data, size_t size);
+void nb_gguf_free(nb_gguf *g);
+
+/* Lookups (hashed, O(1)). NULL / -1 when absent. */
+const nb_gguf_kv *nb_gguf_find_key(const nb_gguf *g, const char *key);
+int64_t nb_gguf_find_key_index(const nb_gguf *g, const char *key);
+const nb_gguf_tensor *nb_gguf_find_tensor(const nb_gguf *g, const char *name);
+int64_t nb_gguf_find_tensor_index(const nb_gguf *g, const char *name);
+
+/* Typed getters. NB_ERR_NOT_FOUND if absent, NB_ERR_TYPE if the value has an
+ * incompatible type, NB_ERR_RANGE if an integer does not fit. Integer getters
+ * accept any integer type whose value fits; float getters accept F32 and F64. */
+nb_status nb_gguf_get_u32(const nb_gguf *g, const char *key, uint32_t *out, nb_err *err);
+nb_status nb_gguf_get_i32(const nb_gguf *g, const char *key, int32_t *out, nb_err *err);
+nb_status nb_gguf_get_u64(const nb_gguf *g, const char *key, uint64_t *out, nb_err *err);
+nb_status nb_gguf_get_i64(const nb_gguf *g, const char *key, int64_t *out, nb_err *err);
+nb_status nb_gguf_get_f32(const nb_gguf *g, const char *key, float *out, nb_err *err);
+nb_status nb_gguf_get_f64(const nb_gguf *g, const char *key, double *out, nb_err *err);
+nb_status nb_gguf_get_bool(const nb_gguf *g, const char *key, int *out, nb_err *err);
+nb_status nb_gguf_get_str(const nb_gguf *g, const char *key, nb_str *out, nb_err *err);
+/* An array whose elements have type `elem` (pass NB_GGUF_TYPE_COUNT to accept
+ * any element type). */
+nb_status nb_gguf_get_arr(const nb_gguf *g, const char *key, uint32_t elem,
+                          const nb_gguf_kv **out, nb_err *err);
+
+/* Scalar value of a kv (or of array element i) converted; the kv must have a
+ * numeric / bool type, else NB_ERR_TYPE. Reads are unaligned-safe. */
+nb_status nb_gguf_kv_i64(const nb_gguf_kv *kv, int64_t *out, nb_err *err);
+nb_status nb_gguf_kv_u64(const nb_gguf_kv *kv, uint64_t *out, nb_err *err);
+nb_status nb_gguf_kv_f64(const nb_gguf_kv *kv, double *out, nb_err *err);
+/* Element i of a numeric array (any numeric element type). */
+nb_status nb_gguf_arr_i64(const nb_gguf_kv *kv, uint64_t i, int64_t *out, nb_err *err);
+nb_status nb_gguf_arr_f64(const nb_gguf_kv *kv, uint64_t i, double *out, nb_err *err);
+
+/* Walk an array of strings in order: start with *cursor = 0 (byte offset
+ * into kv->val); each call yields the next string. Returns NB_ERR_NOT_FOUND
+ * after the last one. Arrays were validated by the parser. */
+nb_status nb_gguf_arr_next_str(const nb_gguf_kv *kv, uint64_t *cursor, nb_str *out);
+
+/* Nested arrays: the element at *cursor of an array of arrays, returned as
+ * a kv view (key empty) of type NB_GGUF_ARRAY; advances *cursor. */
+nb_status nb_gguf_arr_next_arr(const nb_gguf_kv *kv, uint64_t *cursor, nb_gguf_kv *out);
+
+/* Byte size of one element of a fixed-size value type; 0 for string/array. */
+size_t nb_gguf_type_size(uint32_t t);
+
+/* Tensor helpers. */
+int64_t nb_tensor_nelements(const nb_gguf_tensor *t);
+int nb_str_eq(nb_str s, const char *cstr);
+
+/* --------------------------------------------------------- gguf writer */
+
+/* Output sink: write all `size` bytes or fail. */
+typedef nb_status (*nb_write_fn)(void *user, const void *data, size_t size, nb_err *err);
+
+typedef struct nb_gguf_writer nb_gguf_writer;
+
+/* The writer keeps metadata and tensor infos in memory (from `alloc`, NULL =
+ * malloc) until nb_gguf_writer_write_header; tensor data is then streamed
+ * straight to the sink, one tensor at a time, in the order they were added.
+ * Setting a key twice replaces its value (first position is kept). */
+nb_status nb_gguf_writer_new(nb_gguf_writer **w, nb_write_fn write, void *user,
+                             const nb_allocator *alloc, nb_err *err);
+void nb_gguf_writer_free(nb_gguf_writer *w);
+
+nb_status nb_gguf_set_u8(nb_gguf_writer *w, const char *key, uint8_t v, nb_err *err);
+nb_status nb_gguf_set_i8(nb_gguf_writer *w, const char *key, int8_t v, nb_err *err);
+nb_status nb_gguf_set_u16(nb_gguf_writer *w, const char *key, uint16_t v, nb_err *err);
+nb_status nb_gguf_set_i16(nb_gguf_writer *w, const char *key, int16_t v, nb_err *err);
+nb_status nb_gguf_set_u32(nb_gguf_writer *w, const char *key, uint32_t v, nb_err *err);
+nb_status nb_gguf_set_i32(nb_gguf_writer *w, const char *key, int32_t v, nb_err *err);
+nb_status nb_gguf_set_u64(nb_gguf_writer *w, const char *key, uint64_t v, nb_err *err);
+nb_status nb_gguf_set_i64(nb_gguf_writer *w, const char *key, int64_t v, nb_err *err);
+nb_status nb_gguf_set_f32(nb_gguf_writer *w, const char *key, float v, nb_err *err);
+nb_status nb_gguf_set_f64(nb_gguf_writer *w, const char *key, double v, nb_err *err);
+nb_status nb_gguf_set_bool(nb_gguf_writer *w, const char *key, int v, nb_err *err);
+nb_status nb_gguf_set_str(nb_gguf_writer *w, const char *key, const char *v, nb_err *err);
+nb_status nb_gguf_set_strn(nb_gguf_writer *w, const char *key, const char *v, uint64_t len,
+                           nb_err *err);
+/* Array of fixed-size elements given in host (little-endian) layout. */
+nb_status nb_gguf_set_arr(nb_gguf_writer *w, const char *key, uint32_t elem_type,
+                          const void *data, uint64_t n, nb_err *err);
+nb_status nb_gguf_set_arr_str(nb_gguf_writer *w, const char *key, const nb_str *v,
+                              uint64_t n, nb_err *err);
+/* Copy a parsed kv (any type, nested arrays included), under its own key. */
+nb_status nb_gguf_set_kv(nb_gguf_writer *w, const nb_gguf_kv *kv, nb_err *err);
+/* Remove a key if present (NB_OK either way). */
+nb_status nb_gguf_remove_key(nb_gguf_writer *w, const char *key, nb_err *err);
+
+/* Declare the next tensor: ne[0] is the row length. Offsets are assigned in
+ * order with general.alignment (default 32) padding. */
+nb_status nb_gguf_add_tensor(nb_gguf_writer *w, const char *name, uint32_t type,
+                             uint32_t n_dims, const int64_t *ne, nb_err *err);
+/* Emit header, metadata, tensor infos and padding. No set_/add_ after it. */
+nb_status nb_gguf_writer_write_header(nb_gguf_writer *w, nb_err *err);
+/* Emit the data of the next declared tensor (exactly its nbytes). May be
+ * called in pieces: the tensor is complete once its nbytes have arrived. */
+nb_status nb_gguf_writer_write_data(nb_gguf_writer *w, const void *data, size_t size,
+                                    nb_err *err);
+/* Checks that every tensor got all its bytes. */
+nb_status nb_gguf_writer_finish(nb_gguf_writer *w, nb_err *err);
+
+/* -------------------------------------------------- io (hosted helpers) */
+
+/* A read-only mapping of a whole file. */
+typedef struct nb_file_map {
+    const void *data;
+    size_t size;
+    int mapped;             /* 1: munmap on close; 0: heap copy / empty   */
+} nb_file_map;
+
+nb_status nb_file_map_open(const char *path, nb_file_map *m, nb_err *err);
+void nb_file_map_close(nb_file_map *m);
+
+/* Atomic output: bytes go to "<path>.tmp.<pid>"; commit fsyncs and renames
+ * over `path`, abort removes the temporary file. Refuses a path that is the
+ * same file as `refuse_same_as` (may be NULL), e.g. the input. */
+typedef struct nb_file_out {
+    void *fp;               /* FILE *                                      */
+    char *path;
+    char *tmp_path;
+} nb_file_out;
+
+nb_status nb_file_out_open(nb_file_out *o, const char *path, const char *refuse_same_as,
+                           nb_err *err);
+nb_status nb_file_out_commit(nb_file_out *o, nb_err *err);
+void nb_file_out_abort(nb_file_out *o);
+/* An nb_write_fn whose `user` is an nb_file_out *. */
+nb_status nb_file_out_write(void *user, const void *data, size_t size, nb_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NIBBLE_H */
