@@ -42,6 +42,8 @@ TOOL_SRC  := $(sort $(wildcard tools/nb-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_SRC := $(sort $(wildcard tools/common/*.c))
 TOOL_COMMON_OBJ := $(TOOL_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES  := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/obj/tests/harness.o
@@ -51,12 +53,13 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 STATIC  := $(BUILD)/libnibble.a
 SHLIB   := $(BUILD)/libnibble.so
 
-.PHONY: all lib tools tests test asan fuzz clean
-all: lib tools
+.PHONY: all lib tools examples tests test asan fuzz clean
+all: lib tools examples
 
 lib: $(STATIC) $(SHLIB)
 tools: $(TOOLS)
-tests: $(TESTS) $(TOOLS)
+examples: $(EXAMPLES)
+tests: $(TESTS) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,6 +76,10 @@ $(SHLIB): $(LIB_OBJ)
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TOOL_COMMON_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LDLIBS)
 
 # tests know where the tools and ../shared are
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -DNB_BIN_DIR='"$(BUILD)/bin"' -DNB_SHARED_DIR='"$(SHARED)"'
@@ -97,9 +104,9 @@ fuzz:
 	  -o $(FUZZ_DIR)/make_seeds -lm
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz_gguf -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
-	  -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	  -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(TOOL_COMMON_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_COMMON_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)
