@@ -110,12 +110,25 @@ typedef enum nb_type {
     NB_TYPE_COUNT = 40
 } nb_type;
 
-/* Size facts of a type: NULL name / 0 block size for ids that are not known
- * (removed or never assigned). */
+/* Facts and functions of a type: one table for every ggml type id (see
+ * lib/formats/types.c). Function pointers are NULL where nibble has no
+ * support for that operation on that type. Rows hold n values, n a multiple
+ * of block_size. */
 typedef struct nb_type_info {
     const char *name;      /* "Q4_K", as llama.cpp prints it             */
     uint32_t block_size;   /* elements per block (1 for plain types)     */
     uint32_t type_size;    /* bytes per block                            */
+    /* decode n values, bit-exact with ggml's dequantize_row_* */
+    void (*to_float)(const void *x, float *y, int64_t n);
+    /* nibble's own error-minimizing quantizer; imatrix: n per-column
+     * importance weights or NULL */
+    void (*quantize)(const float *x, void *y, int64_t n, const float *imatrix);
+    /* activation formats only: bytes identical to ggml's from_float */
+    void (*from_float)(const float *x, void *y, int64_t n);
+    /* dot product of a weight row (this type) with an activation row of
+     * type vec_dot_type: *s = sum x[i] * y[i] */
+    uint32_t vec_dot_type;
+    void (*vec_dot)(int64_t n, float *s, const void *x, const void *y);
 } nb_type_info;
 
 /* NULL when `type` is not a known type id. */
@@ -124,6 +137,20 @@ const nb_type_info *nb_type_get(uint32_t type);
 const char *nb_type_name(uint32_t type);
 /* Type id from its name (case-insensitive); -1 if unknown. */
 int nb_type_from_name(const char *name);
+/* Bytes of a row of n values (n must be a multiple of the block size). */
+size_t nb_row_size(uint32_t type, int64_t n);
+
+/* Checked wrappers over the table: NB_ERR_UNSUPPORTED for a type without
+ * the operation, NB_ERR_INVALID_ARG for n not a multiple of the block size. */
+nb_status nb_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n, nb_err *err);
+nb_status nb_quantize_rows(uint32_t type, const float *src, void *dst, int64_t n_rows,
+                           int64_t n_per_row, const float *imatrix, nb_err *err);
+
+/* Row conversions, round to nearest even, NaN/Inf preserved. */
+void nb_f32_to_f16_row(const float *x, uint16_t *y, int64_t n);
+void nb_f16_to_f32_row(const uint16_t *x, float *y, int64_t n);
+void nb_f32_to_bf16_row(const float *x, uint16_t *y, int64_t n);
+void nb_bf16_to_f32_row(const uint16_t *x, float *y, int64_t n);
 
 /* ------------------------------------------------------------------ gguf */
 
