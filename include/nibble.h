@@ -331,7 +331,8 @@ nb_status nb_gguf_add_tensor(nb_gguf_writer *w, const char *name, uint32_t type,
 /* Emit header, metadata, tensor infos and padding. No set_/add_ after it. */
 nb_status nb_gguf_writer_write_header(nb_gguf_writer *w, nb_err *err);
 /* Emit the data of the next declared tensor (exactly its nbytes). May be
- * called in pieces: the tensor is complete once its nbytes have arrived. */
+ * called in pieces: the tensor is complete once its nbytes have arrived. A
+ * call must not run past the end of the current tensor. */
 nb_status nb_gguf_writer_write_data(nb_gguf_writer *w, const void *data, size_t size,
                                     nb_err *err);
 /* Checks that every tensor got all its bytes. */
@@ -350,7 +351,8 @@ nb_status nb_file_map_open(const char *path, nb_file_map *m, nb_err *err);
 void nb_file_map_close(nb_file_map *m);
 
 /* Atomic output: bytes go to "<path>.tmp.<pid>"; commit fsyncs and renames
- * over `path`, abort removes the temporary file. Refuses a path that is the
+ * over `path` (a failed commit removes the temporary file itself), abort
+ * removes the temporary file. Refuses a path that is the
  * same file as `refuse_same_as` (may be NULL), e.g. the input. */
 typedef struct nb_file_out {
     void *fp;               /* FILE *                                      */
