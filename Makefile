@@ -6,8 +6,20 @@
 #   make fuzz          libFuzzer over the GGUF parser (clang; FUZZ_TIME seconds)
 #   make OPENMP=0      without OpenMP        make SIMD=0   scalar kernels only
 #   make CC=clang      with clang
+#   make bench         kernel throughput table (build/bin/nb-bench --kernels)
+#   make test-aarch64  cross-compile (aarch64-linux-gnu-gcc, static, OPENMP=0)
+#                      into build-aarch64/ and run the tests under qemu-aarch64
+#
+# Portable by default: no -march=native. The SIMD dot products are compiled
+# with per-file flags and chosen at run time (lib/formats/dot.c); pass e.g.
+# ARCH_FLAGS=-march=native to tune everything else for this machine.
 
+CROSS   ?=
+ifneq ($(CROSS),)
+CC      := $(CROSS)gcc
+endif
 CC      ?= cc
+AR      := $(CROSS)ar
 OPENMP  ?= 1
 SIMD    ?= 1
 SAN     ?= 0
@@ -24,10 +36,9 @@ ifeq ($(OPENMP),1)
 ALL_CFLAGS += -fopenmp
 LDFLAGS_OMP := -fopenmp
 endif
-ifeq ($(SIMD),1)
-ARCH_FLAGS ?= -march=native
+ARCH_FLAGS ?=
 ALL_CFLAGS += $(ARCH_FLAGS)
-else
+ifneq ($(SIMD),1)
 ALL_CFLAGS += -DNB_NO_SIMD
 endif
 ifeq ($(SAN),1)
@@ -53,7 +64,8 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 STATIC  := $(BUILD)/libnibble.a
 SHLIB   := $(BUILD)/libnibble.so
 
-.PHONY: all lib tools examples tests test asan fuzz clean
+.SECONDARY:
+.PHONY: all lib tools examples tests test asan fuzz clean bench test-aarch64
 all: lib tools examples
 
 lib: $(STATIC) $(SHLIB)
@@ -68,10 +80,20 @@ $(BUILD)/obj/%.o: %.c
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(SHLIB): $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(ALL_LDFLAGS) $(LDLIBS)
+
+# x86-64: the AVX2 / AVX-512 dot products get their instruction sets per
+# file; the dispatcher runs them only where the CPU has them.
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifeq ($(SIMD),1)
+ifneq ($(filter x86_64-% amd64-%,$(TARGET_MACHINE)),)
+$(BUILD)/obj/lib/formats/dot_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/lib/formats/dot_avx512.o: ALL_CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
+endif
+endif
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -94,19 +116,38 @@ test: tests
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test
 
-# libFuzzer: clang only; the parser sources are compiled straight in.
+bench: $(BUILD)/bin/nb-bench
+	$(BUILD)/bin/nb-bench --kernels
+
+# Cross build for aarch64 (NEON kernels) run under qemu-aarch64. Tests that
+# spawn tools find them through NB_BIN: little scripts that run each tool
+# under the same emulator (no binfmt_misc needed).
+AARCH64_BUILD ?= build-aarch64
+QEMU_AARCH64 ?= qemu-aarch64
+test-aarch64:
+	$(MAKE) BUILD=$(AARCH64_BUILD) CROSS=aarch64-linux-gnu- OPENMP=0 SAN=0 LDFLAGS=-static tests
+	@mkdir -p $(AARCH64_BUILD)/qemu-bin
+	@for t in $(TOOLS:$(BUILD)/bin/%=%); do \
+	  printf '#!/bin/sh\nexec %s "%s" "$$@"\n' '$(QEMU_AARCH64)' "$$(pwd)/$(AARCH64_BUILD)/bin/$$t" \
+	    >$(AARCH64_BUILD)/qemu-bin/$$t; chmod +x $(AARCH64_BUILD)/qemu-bin/$$t; done
+	NB_TEST_WRAPPER='$(QEMU_AARCH64)' NB_BIN=$(AARCH64_BUILD)/qemu-bin sh tests/run.sh $(AARCH64_BUILD)/tests
+
+# libFuzzer: clang only; the parser sources are compiled straight in (only
+# what the reader needs: the SIMD kernels want per-file flags).
 FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SRC := $(sort $(wildcard lib/core/*.c)) lib/formats/types.c lib/gguf/gguf.c \
+	lib/gguf/gguf_value.c tests/support_gguf_builder.c
 fuzz:
 	@mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c11 -O1 -g -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all tests/fuzz/fuzz_gguf.c $(LIB_SRC) -o $(FUZZ_DIR)/fuzz_gguf -lm
-	clang -std=c11 -O1 -g -Iinclude -Ilib tests/fuzz/make_seeds.c $(LIB_SRC) \
+	  -fno-sanitize-recover=all tests/fuzz/fuzz_gguf.c $(FUZZ_SRC) -o $(FUZZ_DIR)/fuzz_gguf -lm
+	clang -std=c11 -O1 -g -Iinclude -Ilib tests/fuzz/make_seeds.c $(FUZZ_SRC) \
 	  -o $(FUZZ_DIR)/make_seeds -lm
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz_gguf -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-aarch64
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_COMMON_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)

@@ -2,6 +2,8 @@
 # Runs every test program in $1 and adds up their results. A program that
 # crashes or exits non-zero without reporting a failure counts as a failure.
 # Last line: "N passed, N failed".
+# NB_TEST_WRAPPER, when set, is put before each program (e.g. "qemu-aarch64"
+# to run cross-compiled tests; word-split, so it may carry options).
 dir=${1:-build/tests}
 pass=0; fail=0; skip=0
 skips=""; fails=""
@@ -10,7 +12,7 @@ for t in "$dir"/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     echo "== $name"
-    "$t" >"$log" 2>&1
+    ${NB_TEST_WRAPPER:-} "$t" >"$log" 2>&1
     rc=$?
     cat "$log"
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")

@@ -28,9 +28,13 @@ static int g_full = 0;
 static void usage(FILE *f) {
     fprintf(f,
             "usage: nb-inspect [--full] FILE.gguf\n"
+            "       nb-inspect FILE.gguf --dump TENSOR [-o OUT.f32]\n"
             "Print the header, metadata, tensor table and size totals of a GGUF file.\n"
-            "  --full   show every array element and whole strings (default: abbreviate)\n"
-            "  --help   show this help\n");
+            "  --full          show every array element and whole strings (default: abbreviate)\n"
+            "  --dump TENSOR   dequantize one tensor: print its shape, min/max/mean/rms and\n"
+            "                  first values, or with -o write it as raw little-endian F32\n"
+            "  -o OUT.f32      output file for --dump (written atomically)\n"
+            "  --help          show this help\n");
 }
 
 /* ------------------------------------------------------------ raw values */
@@ -318,13 +322,95 @@ static void print_all(FILE *f, const char *path, const nb_gguf *g) {
     print_totals(f, g);
 }
 
+/* ------------------------------------------------------------------ dump */
+
+/* Dequantize `t` row by row (one row buffer, never the whole tensor) and
+ * either write the floats to `out_path` or print statistics. */
+static int dump_tensor(const char *path, const nb_gguf *g, const char *name, const char *out_path) {
+    nb_err err = {0};
+    const nb_gguf_tensor *t = nb_gguf_find_tensor(g, name);
+    if (!t) {
+        fprintf(stderr, "nb-inspect: %s: no tensor named '%s'\n", path, name);
+        return 1;
+    }
+    const nb_type_info *ti = nb_type_get(t->type);
+    if (!ti || !ti->to_float) {
+        fprintf(stderr, "nb-inspect: %s: tensor '%s': cannot dequantize type %s\n", path, name,
+                nb_type_name(t->type));
+        return 1;
+    }
+    int64_t row_len = t->ne[0], n_rows = nb_tensor_nelements(t) / row_len;
+    size_t row_bytes = nb_row_size(t->type, row_len);
+    float *row = malloc((size_t)row_len * sizeof(float));
+    if (!row) {
+        fprintf(stderr, "nb-inspect: out of memory for a row of %lld values\n", (long long)row_len);
+        return 1;
+    }
+    nb_file_out out;
+    if (out_path && nb_file_out_open(&out, out_path, path, &err)) {
+        fprintf(stderr, "nb-inspect: %s: %s\n", out_path, err.msg);
+        free(row);
+        return 1;
+    }
+    double sum = 0, sum2 = 0, lo = INFINITY, hi = -INFINITY;
+    enum { N_FIRST = 16 };
+    float first[N_FIRST];
+    int n_first = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        ti->to_float((const uint8_t *)t->data + (size_t)r * row_bytes, row, row_len);
+        if (out_path) {
+            /* raw little-endian F32: bytes as stored on a little-endian host */
+            if (nb_file_out_write(&out, row, (size_t)row_len * sizeof(float), &err)) {
+                fprintf(stderr, "nb-inspect: %s: %s\n", out_path, err.msg);
+                nb_file_out_abort(&out);
+                free(row);
+                return 1;
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < row_len; i++) {
+            double v = row[i];
+            sum += v;
+            sum2 += v * v;
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            if (n_first < N_FIRST) first[n_first++] = row[i];
+        }
+    }
+    free(row);
+    if (out_path) {
+        if (nb_file_out_commit(&out, &err)) {
+            fprintf(stderr, "nb-inspect: %s: %s\n", out_path, err.msg);
+            return 1;
+        }
+        fprintf(stderr, "nb-inspect: wrote %s: %lld F32 values (%lld bytes)\n", out_path,
+                (long long)(n_rows * row_len), (long long)(n_rows * row_len * 4));
+        return 0;
+    }
+    double n = (double)(n_rows * row_len);
+    char shape[96];
+    shape_string(t, shape, sizeof shape);
+    printf("tensor: %s\ntype: %s\nshape: %s\nvalues: %lld\n", name, nb_type_name(t->type), shape,
+           (long long)(n_rows * row_len));
+    printf("min: %.9g\nmax: %.9g\nmean: %.9g\nrms: %.9g\nfirst:", lo, hi, sum / n, sqrt(sum2 / n));
+    for (int i = 0; i < n_first; i++) printf(" %.9g", first[i]);
+    printf("\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *dump = NULL, *out_path = NULL;
     int opts_done = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!opts_done && a[0] == '-' && a[1]) {
             if (strcmp(a, "--full") == 0) g_full = 1;
+            else if ((strcmp(a, "--dump") == 0 || strcmp(a, "-o") == 0) && i + 1 >= argc) {
+                fprintf(stderr, "nb-inspect: option '%s' needs a value\n", a);
+                usage(stderr);
+                return 2;
+            } else if (strcmp(a, "--dump") == 0) dump = argv[++i];
+            else if (strcmp(a, "-o") == 0) out_path = argv[++i];
             else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
                 return 0;
@@ -346,6 +432,11 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (out_path && !dump) {
+        fprintf(stderr, "nb-inspect: -o needs --dump TENSOR\n");
+        usage(stderr);
+        return 2;
+    }
 
     nb_err err = {0};
     nb_file_map m;
@@ -359,12 +450,14 @@ int main(int argc, char **argv) {
         nb_file_map_close(&m);
         return 1;
     }
-    print_all(stdout, path, &g);
+    int rc = 0;
+    if (dump) rc = dump_tensor(path, &g, dump, out_path);
+    else print_all(stdout, path, &g);
     nb_gguf_free(&g);
     nb_file_map_close(&m);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "nb-inspect: error writing the listing\n");
         return 1;
     }
-    return 0;
+    return rc;
 }

@@ -83,6 +83,7 @@ void nb_arena_init(nb_arena *a, void *mem, size_t size) {
 }
 
 void *nb_arena_alloc(nb_arena *a, size_t size) {
+    if (!a->base) return NULL; /* NULL + 0 is undefined behaviour */
     uintptr_t start = (uintptr_t)(a->base + a->used);
     size_t pad = (size_t)((16 - (start & 15)) & 15);
     if (pad > a->size - a->used || size > a->size - a->used - pad) return NULL;
