@@ -54,7 +54,8 @@ _Static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
 typedef struct { nb_half d; int8_t qs[QK8_0]; } block_q8_0;
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 
-/* Q8_1 (activations): x = d * q, s = d * sum(q). */
+/* Q8_1 (activations): x = d * q, s = d * sum(q), computed (as ggml does)
+ * with the f32 d before d is rounded to fp16. */
 typedef struct { nb_half d; nb_half s; int8_t qs[QK8_1]; } block_q8_1;
 _Static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
 
