@@ -338,6 +338,14 @@ nb_status nb_gguf_writer_write_data(nb_gguf_writer *w, const void *data, size_t 
 /* Checks that every tensor got all its bytes. */
 nb_status nb_gguf_writer_finish(nb_gguf_writer *w, nb_err *err);
 
+/* ------------------------------------------------------------- tokenizer */
+/* (tokenizer section: lib/text/tokenizer*.c) */
+/* end of tokenizer section */
+
+/* -------------------------------------------------------------- samplers */
+/* (sampler section: lib/text/sampler.c) */
+/* end of sampler section */
+
 /* -------------------------------------------------- io (hosted helpers) */
 
 /* A read-only mapping of a whole file. */
