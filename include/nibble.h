@@ -340,11 +340,147 @@ nb_status nb_gguf_writer_finish(nb_gguf_writer *w, nb_err *err);
 
 /* ------------------------------------------------------------- tokenizer */
 /* (tokenizer section: lib/text/tokenizer*.c) */
+
+/* Token types (tokenizer.ggml.token_type, llama.cpp's llama_token_type). */
+enum {
+    NB_TOKEN_UNDEFINED = 0,
+    NB_TOKEN_NORMAL = 1,
+    NB_TOKEN_UNKNOWN = 2,
+    NB_TOKEN_CONTROL = 3,
+    NB_TOKEN_USER_DEFINED = 4,
+    NB_TOKEN_UNUSED = 5,
+    NB_TOKEN_BYTE = 6
+};
+
+/* A SentencePiece ("llama"/SPM) tokenizer over the vocabulary of a GGUF.
+ * Token texts are views into the GGUF bytes (which must outlive it); the
+ * scores, types, hash index and special-token list live in ONE block from
+ * the allocator given to nb_tokenizer_load. Fields are read-only. */
+typedef struct nb_tokenizer {
+    int32_t n_vocab;
+    int32_t bos_id, eos_id, unk_id, pad_id;  /* -1: none                   */
+    int add_bos, add_eos;                     /* tokenizer.ggml.add_*_token */
+    int add_space_prefix;                     /* prefix a space to text     */
+    const nb_str *text;       /* [n_vocab] token texts (views)              */
+    const float *score;       /* [n_vocab]                                  */
+    const uint8_t *type;      /* [n_vocab] NB_TOKEN_*                        */
+    const int32_t *hash;      /* [hash_mask + 1] ids, -1 = empty slot        */
+    uint32_t hash_mask;
+    const int32_t *special;   /* control / user-defined / unknown ids,
+                                 longest text first                        */
+    int32_t n_special;
+    int32_t byte_id[256];     /* byte-fallback token of each byte, or -1    */
+    void *mem;                /* the one allocation                         */
+    nb_allocator alloc;
+} nb_tokenizer;
+
+/* Reads tokenizer.ggml.{model,tokens,scores,token_type,bos/eos/unknown/
+ * padding_token_id,add_bos_token,add_eos_token,add_space_prefix}. Only
+ * model "llama" (SPM) is supported (else NB_ERR_UNSUPPORTED). Ids out of
+ * range, missing arrays or arrays of mismatched length are errors. `alloc`
+ * NULL = malloc. On failure *tok holds nothing to free. */
+nb_status nb_tokenizer_load(const nb_gguf *g, nb_tokenizer *tok, const nb_allocator *alloc,
+                            nb_err *err);
+/* Bytes nb_tokenizer_load takes from an arena for this GGUF (arena
+ * alignment included); 0 if the vocabulary cannot be read. */
+size_t nb_tokenizer_mem_size(const nb_gguf *g);
+void nb_tokenizer_free(nb_tokenizer *tok);
+
+/* Token id of an exact token text, or -1. */
+int32_t nb_token_find(const nb_tokenizer *tok, const char *text, size_t len);
+
+/* Encode `len` bytes of UTF-8 text. add_special: add BOS/EOS as the vocab's
+ * add_bos/add_eos flags say. parse_special: control-token texts in `text`
+ * (e.g. "<s>") become those tokens; user-defined tokens are always matched
+ * (as llama.cpp does). *n_out receives the token count; if it exceeds
+ * max_out, NB_ERR_RANGE (out holds the first max_out). The scratch memory
+ * (about 100 bytes per input byte) is malloc'd and freed per call, so this
+ * function needs the default allocator (NB_ERR_NOMEM under NB_NO_MALLOC). */
+nb_status nb_tokenize(const nb_tokenizer *tok, const char *text, size_t len, int add_special,
+                      int parse_special, int32_t *out, int32_t max_out, int32_t *n_out,
+                      nb_err *err);
+
+/* Text of a token: U+2581 becomes ' ', <0xNN> byte tokens that byte,
+ * control tokens empty (NB_PIECE_SPECIAL renders their text), unknown
+ * tokens U+2585. Returns the piece length; when it does not fit in `size`
+ * bytes, nothing is written and -(length) is returned. No NUL is added.
+ * An invalid id gives 0. */
+#define NB_PIECE_SPECIAL 1
+int32_t nb_token_to_piece(const nb_tokenizer *tok, int32_t id, char *buf, int32_t size);
+int32_t nb_token_to_piece_ex(const nb_tokenizer *tok, int32_t id, char *buf, int32_t size,
+                             int flags);
 /* end of tokenizer section */
 
 /* -------------------------------------------------------------- samplers */
 /* (sampler section: lib/text/sampler.c) */
 /* end of sampler section */
+
+/* ----------------------------------------------------------------- model */
+
+#define NB_MAX_LAYERS 256
+
+/* Hyperparameters, from the <arch>.* GGUF keys. */
+typedef struct nb_hparams {
+    int32_t n_vocab;
+    int32_t n_embd;        /* model width                                */
+    int32_t n_layer;
+    int32_t n_ff;          /* feed-forward hidden width                  */
+    int32_t n_head;
+    int32_t n_head_kv;     /* < n_head: grouped-query attention          */
+    int32_t head_dim;      /* n_embd / n_head                            */
+    int32_t n_rot;         /* rotary dimensions per head                 */
+    int32_t n_ctx_train;
+    float rope_freq_base;
+    float rms_eps;
+} nb_hparams;
+
+/* One transformer block: views of its weight tensors (no copies). */
+typedef struct nb_layer {
+    const nb_gguf_tensor *attn_norm;  /* (n_embd)                       */
+    const nb_gguf_tensor *wq;         /* (n_embd) -> (n_head*head_dim)  */
+    const nb_gguf_tensor *wk;         /* (n_embd) -> (n_head_kv*head_dim) */
+    const nb_gguf_tensor *wv;         /* (n_embd) -> (n_head_kv*head_dim) */
+    const nb_gguf_tensor *wo;         /* (n_head*head_dim) -> (n_embd)  */
+    const nb_gguf_tensor *ffn_norm;   /* (n_embd)                       */
+    const nb_gguf_tensor *ffn_gate;   /* (n_embd) -> (n_ff)             */
+    const nb_gguf_tensor *ffn_up;     /* (n_embd) -> (n_ff)             */
+    const nb_gguf_tensor *ffn_down;   /* (n_ff) -> (n_embd)             */
+} nb_layer;
+
+typedef struct nb_model {
+    const nb_gguf *gguf;
+    nb_hparams hp;
+    const nb_gguf_tensor *tok_embd;    /* (n_vocab rows of n_embd)       */
+    const nb_gguf_tensor *output_norm; /* (n_embd)                       */
+    const nb_gguf_tensor *output;      /* (n_vocab rows of n_embd); tied: = tok_embd */
+    const nb_gguf_tensor *rope_freqs;  /* optional (n_rot/2) divisors    */
+    nb_layer layers[NB_MAX_LAYERS];
+} nb_model;
+
+/* Binds hyperparameters and tensors of a llama-architecture GGUF; checks
+ * every tensor's shape and that its type can be computed with. */
+nb_status nb_model_load(const nb_gguf *g, nb_model *m, nb_err *err);
+
+typedef struct nb_ctx_params {
+    int32_t n_ctx;         /* positions of KV cache (0: min(train, 2048)) */
+} nb_ctx_params;
+
+typedef struct nb_ctx nb_ctx;
+
+/* Exact bytes nb_ctx_init needs for this model and these parameters. */
+size_t nb_ctx_size(const nb_model *m, const nb_ctx_params *p);
+/* Lay the context out in caller memory (16-byte aligned start
+ * recommended); nothing is allocated afterwards. */
+nb_status nb_ctx_init(nb_ctx **ctx, const nb_model *m, const nb_ctx_params *p, void *arena,
+                      size_t arena_size, nb_err *err);
+/* Forget the sequence (position 0 again). */
+void nb_ctx_reset(nb_ctx *ctx);
+int32_t nb_ctx_pos(const nb_ctx *ctx);
+/* Run tokens at the next positions; `logits` (n_vocab floats, may be NULL)
+ * receives the logits after the last one. Float path: weights dequantized
+ * row by row, F32 activations and KV cache. */
+nb_status nb_decode(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits,
+                    nb_err *err);
 
 /* -------------------------------------------------- io (hosted helpers) */
 

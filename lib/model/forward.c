@@ -1,0 +1,249 @@
+/*
+ * The llama forward pass, float path (the readable reference): weights are
+ * dequantized one row at a time, activations and the KV cache are F32.
+ * Read top to bottom like the math (Touvron et al. 2023, "LLaMA"):
+ *
+ *   x = embedding[token]
+ *   for each layer:
+ *       xb = rmsnorm(x) * attn_norm
+ *       q, k, v = Wq xb, Wk xb, Wv xb;  rope(q, k, pos);  cache k, v
+ *       xb = attention(q, K[0..pos], V[0..pos])      (causal, grouped heads)
+ *       x += Wo xb
+ *       xb = rmsnorm(x) * ffn_norm
+ *       x += Wdown (silu(Wgate xb) * (Wup xb))       (SwiGLU)
+ *   logits = Woutput (rmsnorm(x) * output_norm)
+ */
+#include "model.h"
+
+#include <math.h>
+
+/* ------------------------------------------------------------- sizes */
+
+static size_t align16(size_t n) {
+    return (n + 15) & ~(size_t)15;
+}
+
+static int32_t ctx_len(const nb_model *m, const nb_ctx_params *p) {
+    int32_t n = p && p->n_ctx > 0 ? p->n_ctx : m->hp.n_ctx_train;
+    if (!(p && p->n_ctx > 0) && n > 2048) n = 2048;
+    return n;
+}
+
+/* Every buffer of struct nb_ctx, in layout order; `base` NULL just sizes. */
+static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx) {
+    const nb_hparams *hp = &m->hp;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t max_row = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
+    if (q_dim > max_row) max_row = q_dim;
+    size_t off = align16(sizeof(nb_ctx));
+#define TAKE(field, count)                                            \
+    do {                                                              \
+        if (base) c->field = (float *)(base + off);                   \
+        off += align16((size_t)(count) * sizeof(float));              \
+    } while (0)
+    TAKE(x, hp->n_embd);
+    TAKE(xb, (size_t)hp->n_embd > q_dim ? (size_t)hp->n_embd : q_dim);
+    TAKE(xb2, hp->n_embd);
+    TAKE(q, q_dim);
+    TAKE(k, kv_dim);
+    TAKE(v, kv_dim);
+    TAKE(att, n_ctx);
+    TAKE(hb, hp->n_ff);
+    TAKE(hb2, hp->n_ff);
+    TAKE(row, max_row);
+    TAKE(logits, hp->n_vocab);
+    TAKE(rope_inv, hp->n_rot / 2);
+    TAKE(key_cache, (size_t)hp->n_layer * n_ctx * kv_dim);
+    TAKE(value_cache, (size_t)hp->n_layer * n_ctx * kv_dim);
+#undef TAKE
+    return off;
+}
+
+size_t nb_ctx_size(const nb_model *m, const nb_ctx_params *p) {
+    return layout(NULL, NULL, m, ctx_len(m, p)) + 15; /* + alignment of the arena start */
+}
+
+nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, void *arena,
+                      size_t arena_size, nb_err *err) {
+    if (!out || !m || !arena) return nb_errf(err, NB_ERR_INVALID_ARG, "nb_ctx_init: NULL argument");
+    int32_t n_ctx = ctx_len(m, p);
+    if (n_ctx <= 0) return nb_errf(err, NB_ERR_INVALID_ARG, "n_ctx %d must be positive", n_ctx);
+    size_t need = nb_ctx_size(m, p);
+    if (arena_size < need)
+        return nb_errf(err, NB_ERR_NOMEM, "arena of %zu bytes is too small: the context needs %zu",
+                       arena_size, need);
+    uint8_t *base = (uint8_t *)arena + ((16 - ((uintptr_t)arena & 15)) & 15);
+    nb_ctx *c = (nb_ctx *)base;
+    memset(c, 0, sizeof *c);
+    layout(c, base, m, n_ctx);
+    c->m = m;
+    c->n_ctx = n_ctx;
+    const nb_hparams *hp = &m->hp;
+    /* theta_i = base^(-2i/n_rot), divided by rope_freqs[i] when present
+     * (Llama 3 long-context scaling) */
+    for (int32_t i = 0; i < hp->n_rot / 2; i++) {
+        float f = powf(hp->rope_freq_base, -2.0f * (float)i / (float)hp->n_rot);
+        if (m->rope_freqs) f /= ((const float *)m->rope_freqs->data)[i];
+        c->rope_inv[i] = f;
+    }
+    *out = c;
+    return NB_OK;
+}
+
+void nb_ctx_reset(nb_ctx *ctx) {
+    ctx->pos = 0;
+}
+
+int32_t nb_ctx_pos(const nb_ctx *ctx) {
+    return ctx->pos;
+}
+
+/* ------------------------------------------------------------- steps */
+
+/* One row of a weight tensor as floats. */
+static const float *weight_row(nb_ctx *c, const nb_gguf_tensor *w, int64_t r) {
+    const nb_type_info *ti = nb_type_get(w->type);
+    size_t row_bytes = nb_row_size(w->type, w->ne[0]);
+    ti->to_float((const uint8_t *)w->data + (size_t)r * row_bytes, c->row, w->ne[0]);
+    return c->row;
+}
+
+/* out[r] = W[r] . x for each of W's rows; W is (n_in = ne[0]) x n_out. */
+static void matvec(nb_ctx *c, float *out, const nb_gguf_tensor *w, const float *x) {
+    int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
+    for (int64_t r = 0; r < n_out; r++) {
+        const float *row = weight_row(c, w, r);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n_in; i++) sum += row[i] * x[i];
+        out[r] = sum;
+    }
+}
+
+/* RMSNorm (Zhang & Sennrich 2019): out = x / sqrt(mean(x^2) + eps) * w */
+static void rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps) {
+    double ss = 0.0; /* ggml accumulates in double */
+    for (int32_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int32_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* RoPE (Su et al. 2021), llama's "normal" form: rotate adjacent pairs
+ * (v[2i], v[2i+1]) of each head by pos * theta_i. */
+static void rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos,
+                 const float *inv_freq) {
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *hv = v + h * head_dim;
+        for (int32_t i = 0; i < n_rot / 2; i++) {
+            float theta = (float)pos * inv_freq[i];
+            float cs = cosf(theta), sn = sinf(theta);
+            float a = hv[2 * i], b = hv[2 * i + 1];
+            hv[2 * i] = a * cs - b * sn;
+            hv[2 * i + 1] = a * sn + b * cs;
+        }
+    }
+}
+
+static void softmax(float *x, int32_t n) {
+    float mx = x[0];
+    for (int32_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float sum = 0.0f;
+    for (int32_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    for (int32_t i = 0; i < n; i++) x[i] /= sum;
+}
+
+/* Causal grouped-query attention of position `pos` over the cache of one
+ * layer: each query head h reads kv head h / (n_head / n_head_kv). */
+static void attention(nb_ctx *c, float *out, const float *q, const float *kcache,
+                      const float *vcache, int32_t pos) {
+    const nb_hparams *hp = &c->m->hp;
+    int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t h = 0; h < hp->n_head; h++) {
+        const float *qh = q + h * hd;
+        int32_t kvh = h / group;
+        for (int32_t t = 0; t <= pos; t++) {
+            const float *kt = kcache + (size_t)t * kv_dim + kvh * hd;
+            float s = 0.0f;
+            for (int32_t i = 0; i < hd; i++) s += qh[i] * kt[i];
+            c->att[t] = s * scale;
+        }
+        softmax(c->att, pos + 1);
+        float *oh = out + h * hd;
+        for (int32_t i = 0; i < hd; i++) oh[i] = 0.0f;
+        for (int32_t t = 0; t <= pos; t++) {
+            const float *vt = vcache + (size_t)t * kv_dim + kvh * hd;
+            for (int32_t i = 0; i < hd; i++) oh[i] += c->att[t] * vt[i];
+        }
+    }
+}
+
+/* SwiGLU (Shazeer 2020): hb = silu(gate) * up */
+static void swiglu(float *hb, const float *hb2, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        float g = hb[i];
+        hb[i] = g / (1.0f + expf(-g)) * hb2[i];
+    }
+}
+
+static const float *norm_weight(const nb_gguf_tensor *t) {
+    return (const float *)t->data; /* F32, checked by nb_model_load */
+}
+
+static void forward_token(nb_ctx *c, int32_t token, int32_t pos) {
+    const nb_model *m = c->m;
+    const nb_hparams *hp = &m->hp;
+    int32_t dim = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
+
+    /* embedding: one row of the (possibly quantized) table */
+    memcpy(c->x, weight_row(c, m->tok_embd, token), (size_t)dim * sizeof(float));
+
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const nb_layer *L = &m->layers[l];
+        float *kcache = c->key_cache + (size_t)l * c->n_ctx * kv_dim;
+        float *vcache = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
+
+        rmsnorm(c->xb, c->x, norm_weight(L->attn_norm), dim, hp->rms_eps);
+        matvec(c, c->q, L->wq, c->xb);
+        matvec(c, c->k, L->wk, c->xb);
+        matvec(c, c->v, L->wv, c->xb);
+        rope(c->q, hp->n_head, hp->head_dim, hp->n_rot, pos, c->rope_inv);
+        rope(c->k, hp->n_head_kv, hp->head_dim, hp->n_rot, pos, c->rope_inv);
+        memcpy(kcache + (size_t)pos * kv_dim, c->k, (size_t)kv_dim * sizeof(float));
+        memcpy(vcache + (size_t)pos * kv_dim, c->v, (size_t)kv_dim * sizeof(float));
+
+        attention(c, c->xb, c->q, kcache, vcache, pos);
+        matvec(c, c->xb2, L->wo, c->xb);
+        for (int32_t i = 0; i < dim; i++) c->x[i] += c->xb2[i];
+
+        rmsnorm(c->xb, c->x, norm_weight(L->ffn_norm), dim, hp->rms_eps);
+        matvec(c, c->hb, L->ffn_gate, c->xb);
+        matvec(c, c->hb2, L->ffn_up, c->xb);
+        swiglu(c->hb, c->hb2, hp->n_ff);
+        matvec(c, c->xb2, L->ffn_down, c->hb);
+        for (int32_t i = 0; i < dim; i++) c->x[i] += c->xb2[i];
+    }
+    rmsnorm(c->xb, c->x, norm_weight(m->output_norm), dim, hp->rms_eps);
+    matvec(c, c->logits, m->output, c->xb);
+}
+
+nb_status nb_decode(nb_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits,
+                    nb_err *err) {
+    const nb_hparams *hp = &c->m->hp;
+    if (n_tokens < 0 || (n_tokens && !tokens))
+        return nb_errf(err, NB_ERR_INVALID_ARG, "nb_decode: %d tokens", n_tokens);
+    if (n_tokens > c->n_ctx - c->pos)
+        return nb_errf(err, NB_ERR_RANGE, "context full: %d tokens at position %d exceed n_ctx %d",
+                       n_tokens, c->pos, c->n_ctx);
+    for (int32_t i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return nb_errf(err, NB_ERR_INVALID_ARG, "token %d out of range (n_vocab %d)",
+                           tokens[i], hp->n_vocab);
+    for (int32_t i = 0; i < n_tokens; i++) forward_token(c, tokens[i], c->pos++);
+    if (logits && n_tokens)
+        memcpy(logits, c->logits, (size_t)hp->n_vocab * sizeof(float));
+    return NB_OK;
+}

@@ -1,0 +1,29 @@
+/* Internal to lib/model. */
+#ifndef NB_MODEL_H
+#define NB_MODEL_H
+
+#include "../core/core.h"
+
+/* Run state for one sequence: scratch buffers and the KV cache, all inside
+ * the caller's arena (see nb_ctx_size). Shapes in the comments. */
+struct nb_ctx {
+    const nb_model *m;
+    int32_t n_ctx;     /* KV cache positions                               */
+    int32_t pos;       /* next position                                    */
+    float *x;          /* (n_embd) residual stream                         */
+    float *xb;         /* (n_embd) activation inside a residual branch     */
+    float *xb2;        /* (n_embd) branch output before the residual add   */
+    float *q;          /* (n_head * head_dim) query                        */
+    float *k;          /* (kv_dim) key of this position                    */
+    float *v;          /* (kv_dim) value of this position                  */
+    float *att;        /* (n_ctx) attention scores of one head             */
+    float *hb;         /* (n_ff) gate activation                           */
+    float *hb2;        /* (n_ff) up projection                             */
+    float *row;        /* (max row length) one dequantized weight row      */
+    float *logits;     /* (n_vocab)                                        */
+    float *rope_inv;   /* (n_rot / 2) inverse frequencies                  */
+    float *key_cache;  /* (n_layer, n_ctx, kv_dim)                         */
+    float *value_cache;/* (n_layer, n_ctx, kv_dim)                         */
+};
+
+#endif
