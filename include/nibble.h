@@ -413,6 +413,65 @@ int32_t nb_token_to_piece_ex(const nb_tokenizer *tok, int32_t id, char *buf, int
 
 /* -------------------------------------------------------------- samplers */
 /* (sampler section: lib/text/sampler.c) */
+
+/* Token samplers as llama.cpp's common sampler chains them, applied in this
+ * fixed order to a copy of the logits (the caller's logits are never
+ * modified):
+ *
+ *   penalties -> top-k -> top-p -> min-p -> temperature -> softmax -> draw
+ *
+ * - penalties: over the last penalty_last_n accepted tokens, a token seen
+ *   count > 0 times has its logit divided by repeat_penalty when positive
+ *   (multiplied when <= 0), then count*freq_penalty + presence_penalty
+ *   subtracted. Off when last_n is 0 or all three are neutral (1, 0, 0).
+ * - top-k: keep the k largest logits (ties: lower id first); k <= 0 keeps
+ *   all. A partial selection, not a full sort of the vocabulary.
+ * - top-p: keep the smallest prefix (by descending probability) whose
+ *   cumulative probability reaches top_p, at least 1 token; 1 = off.
+ * - min-p: keep tokens whose probability is >= min_p times the largest
+ *   probability (logit >= max + log(min_p)); 0 = off.
+ * - temperature: logits divided by temp; temp <= 0 means greedy: the
+ *   largest penalized logit, lowest id on ties, and no random draw.
+ * - draw: softmax over what is left and one uniform number in [0,1) with
+ *   24 bits from a xoshiro256** generator seeded through splitmix64. Same
+ *   seed, settings, history and logits give the same tokens.
+ *
+ * The sampler lives in caller memory of nb_sampler_size() bytes, aligned
+ * to 8 bytes (malloc and nb_arena_alloc memory are); sampling and accepting
+ * never allocate. */
+typedef struct nb_sampler nb_sampler;
+
+typedef struct nb_sampler_params {
+    float temp;              /* >= 0; 0 = greedy                        */
+    int32_t top_k;           /* <= 0: off                               */
+    float top_p;             /* [0,1]; 1: off                           */
+    float min_p;             /* [0,1]; 0: off                           */
+    float repeat_penalty;    /* > 0; 1: off                             */
+    float freq_penalty;      /* 0: off                                  */
+    float presence_penalty;  /* 0: off                                  */
+    int32_t penalty_last_n;  /* >= 0 tokens of history; 0: off          */
+    uint64_t seed;
+} nb_sampler_params;
+
+#define NB_SAMPLER_DEFAULT_SEED 0x6e6962626c65ULL /* "nibble" */
+
+/* llama.cpp's defaults: temp 0.8, top_k 40, top_p 0.95, min_p 0.05,
+ * repeat 1.0, freq 0, presence 0, last_n 64, seed NB_SAMPLER_DEFAULT_SEED. */
+nb_sampler_params nb_sampler_default_params(void);
+/* Exact bytes nb_sampler_init needs (p NULL: the defaults); 0 when n_vocab
+ * <= 0, the params are invalid or the size overflows. */
+size_t nb_sampler_size(int32_t n_vocab, const nb_sampler_params *p);
+/* NB_ERR_INVALID_ARG for a bad argument (the message names the field),
+ * NB_ERR_NOMEM when mem_size < nb_sampler_size(). p NULL: the defaults. */
+nb_status nb_sampler_init(nb_sampler **s, int32_t n_vocab, const nb_sampler_params *p,
+                          void *mem, size_t mem_size, nb_err *err);
+/* One token id from n_vocab logits (NaN counts as -inf). */
+int32_t nb_sampler_sample(nb_sampler *s, const float *logits);
+/* Record an emitted token in the penalty history (ids outside the
+ * vocabulary are ignored). */
+void nb_sampler_accept(nb_sampler *s, int32_t token);
+/* Forget the history and reseed the generator with the params' seed. */
+void nb_sampler_reset(nb_sampler *s);
 /* end of sampler section */
 
 /* ----------------------------------------------------------------- model */
@@ -463,6 +522,11 @@ nb_status nb_model_load(const nb_gguf *g, nb_model *m, nb_err *err);
 
 typedef struct nb_ctx_params {
     int32_t n_ctx;         /* positions of KV cache (0: min(train, 2048)) */
+    int32_t kv_f32;        /* 1: F32 KV cache; 0 (default): F16 as llama.cpp */
+    int32_t float_path;    /* 1: float path (weights dequantized row by row,
+                            * F32 activations); 0 (default): fast path,
+                            * activations quantized to each weight type's
+                            * partner format and integer dot products */
 } nb_ctx_params;
 
 typedef struct nb_ctx nb_ctx;
@@ -477,8 +541,7 @@ nb_status nb_ctx_init(nb_ctx **ctx, const nb_model *m, const nb_ctx_params *p, v
 void nb_ctx_reset(nb_ctx *ctx);
 int32_t nb_ctx_pos(const nb_ctx *ctx);
 /* Run tokens at the next positions; `logits` (n_vocab floats, may be NULL)
- * receives the logits after the last one. Float path: weights dequantized
- * row by row, F32 activations and KV cache. */
+ * receives the logits after the last one. */
 nb_status nb_decode(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits,
                     nb_err *err);
 

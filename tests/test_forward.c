@@ -1,6 +1,7 @@
-/* Llama forward pass, float path, against llama.cpp's logits
- * (../shared/reference: stories260K/F32-kvf32 and every <TYPE>-deqf32 of
- * stories260K and synth-llama, which llama.cpp evaluated in plain F32). */
+/* Llama forward pass against llama.cpp's logits (../shared/reference).
+ * Float path: stories260K/F32-kvf32 and every <TYPE>-deqf32 (llama.cpp in
+ * plain F32), within 1e-4. Fast path: every native <TYPE> directory, within
+ * the reference's own native-vs-deqf32 gap (compare.tsv). */
 #include "harness.h"
 
 #include <dirent.h>
@@ -49,7 +50,8 @@ static int read_list(const char *path, double *v, int max) {
 
 /* Run one reference directory: logits at every prompt position (token by
  * token) within tol, then greedy tokens up to the first small margin. */
-static void check_dir(const char *model_path, const char *ref_dir, double tol, const char *label) {
+static void check_dir(const char *model_path, const char *ref_dir, double tol, double min_margin,
+                      nb_ctx_params cp, const char *label) {
     char path[1024];
     nb_err err = {0};
     nb_file_map fm;
@@ -64,7 +66,6 @@ static void check_dir(const char *model_path, const char *ref_dir, double tol, c
     CHECK_OK(nb_gguf_parse(fm.data, fm.size, &g, &err), err);
     CHECK_OK(nb_model_load(&g, m, &err), err);
     if (nb_test_failed()) { free(m); free(ref.buf); nb_file_map_close(&fm); return; }
-    nb_ctx_params cp = {.n_ctx = 256};
     size_t sz = nb_ctx_size(m, &cp);
     void *arena = malloc(sz);
     nb_ctx *ctx;
@@ -89,7 +90,7 @@ static void check_dir(const char *model_path, const char *ref_dir, double tol, c
     CHECK(n_want == 64 && n_margin == 64);
     int matched = 0, comparable = 0;
     for (int step = 0; step < n_want && step < n_margin && !nb_test_failed(); step++) {
-        if (margin[step] < 1e-3) break;
+        if (margin[step] < min_margin) break;
         comparable++;
         int32_t best = 0;
         for (int32_t j = 1; j < m->hp.n_vocab; j++)
@@ -108,13 +109,15 @@ static void check_dir(const char *model_path, const char *ref_dir, double tol, c
     free(m);
 }
 
+static const nb_ctx_params float_params = {.n_ctx = 256, .kv_f32 = 1, .float_path = 1};
+
 static void t_stories_f32(void) {
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
     char model[512], ref[512];
     snprintf(model, sizeof model, "%s/models/tinystories/stories260K.gguf", sh);
     snprintf(ref, sizeof ref, "%s/reference/stories260K/F32-kvf32", sh);
-    check_dir(model, ref, 1e-4, "stories260K F32-kvf32");
+    check_dir(model, ref, 1e-4, 1e-3, float_params, "stories260K F32-kvf32");
 }
 
 static void t_deqf32_all(void) {
@@ -143,15 +146,75 @@ static void t_deqf32_all(void) {
             snprintf(model, sizeof model, "%s/%.*s/model.gguf", dir, (int)strlen(names[i]) - 7, names[i]);
             snprintf(ref, sizeof ref, "%s/%s", dir, names[i]);
             snprintf(label, sizeof label, "%s %s", models[mi], names[i]);
-            check_dir(model, ref, 1e-4, label);
+            check_dir(model, ref, 1e-4, 1e-3, float_params, label);
             n_dirs++;
         }
     }
     CHECK_MSG(n_dirs >= 24, "only %d -deqf32 directories found", n_dirs);
 }
 
+/* The gap column of compare.tsv for model/type (deqf32 or kvf32 row). */
+static double ref_gap(const char *sh, const char *model, const char *type) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/reference/compare.tsv", sh);
+    size_t n;
+    char *t = nb_test_read_file(path, &n);
+    if (!t) return -1;
+    t[n] = 0;
+    double gap = -1;
+    for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+        char m[64], ty[64], var[64];
+        double d;
+        if (sscanf(line, "%63s %63s %63s %*d %lf", m, ty, var, &d) == 4 && !strcmp(m, model) &&
+            !strcmp(ty, type)) {
+            gap = d;
+            break;
+        }
+    }
+    free(t);
+    return gap;
+}
+
+static void t_fast_native(void) {
+    const char *sh = nb_test_shared_dir();
+    if (!sh) { nb_test_skip("../shared not found"); return; }
+    const char *models[] = {"stories260K", "synth-llama"};
+    int n_dirs = 0;
+    for (int mi = 0; mi < 2; mi++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/reference/%s", sh, models[mi]);
+        DIR *d = opendir(dir);
+        CHECK_MSG(d, "cannot open %s", dir);
+        if (!d) continue;
+        struct dirent *e;
+        char names[64][64];
+        int n = 0;
+        while ((e = readdir(d)) && n < 64)
+            if (e->d_name[0] != '.' && !strchr(e->d_name, '-') && strlen(e->d_name) < 64)
+                snprintf(names[n++], 64, "%s", e->d_name);
+        closedir(d);
+        qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+        for (int i = 0; i < n; i++) {
+            char model[1024], ref[1024], label[128];
+            if (!strcmp(names[i], "F32"))
+                snprintf(model, sizeof model, "%s/models/tinystories/stories260K.gguf", sh);
+            else
+                snprintf(model, sizeof model, "%.500s/%.60s/model.gguf", dir, names[i]);
+            snprintf(ref, sizeof ref, "%.500s/%.60s", dir, names[i]);
+            snprintf(label, sizeof label, "%.20s %.60s (fast)", models[mi], names[i]);
+            double gap = ref_gap(sh, models[mi], names[i]);
+            CHECK_MSG(gap > 0, "no compare.tsv gap for %s", label);
+            nb_ctx_params fast = {.n_ctx = 256};
+            check_dir(model, ref, gap, gap, fast, label);
+            n_dirs++;
+        }
+    }
+    CHECK_MSG(n_dirs >= 25, "only %d native directories found", n_dirs);
+}
+
 int main(void) {
     RUN(t_stories_f32);
     RUN(t_deqf32_all);
+    RUN(t_fast_native);
     return nb_test_done();
 }

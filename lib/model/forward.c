@@ -1,7 +1,10 @@
 /*
- * The llama forward pass, float path (the readable reference): weights are
- * dequantized one row at a time, activations and the KV cache are F32.
- * Read top to bottom like the math (Touvron et al. 2023, "LLaMA"):
+ * The llama forward pass. Two paths share it, differing only in matvec and
+ * the KV cache storage: the float path (the readable reference: weights
+ * dequantized one row at a time, F32 activations) and the fast path
+ * (activations quantized to each weight's partner format, integer block dot
+ * products, F16 KV cache, as llama.cpp computes). Read top to bottom like
+ * the math (Touvron et al. 2023, "LLaMA"):
  *
  *   x = embedding[token]
  *   for each layer:
@@ -30,18 +33,19 @@ static int32_t ctx_len(const nb_model *m, const nb_ctx_params *p) {
 }
 
 /* Every buffer of struct nb_ctx, in layout order; `base` NULL just sizes. */
-static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx) {
+static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx, int kv_f16) {
     const nb_hparams *hp = &m->hp;
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     size_t max_row = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > max_row) max_row = q_dim;
     size_t off = align16(sizeof(nb_ctx));
-#define TAKE(field, count)                                            \
+#define TAKE_BYTES(field, bytes)                                      \
     do {                                                              \
-        if (base) c->field = (float *)(base + off);                   \
-        off += align16((size_t)(count) * sizeof(float));              \
+        if (base) c->field = (void *)(base + off);                    \
+        off += align16((size_t)(bytes));                              \
     } while (0)
+#define TAKE(field, count) TAKE_BYTES(field, (size_t)(count) * sizeof(float))
     TAKE(x, hp->n_embd);
     TAKE(xb, (size_t)hp->n_embd > q_dim ? (size_t)hp->n_embd : q_dim);
     TAKE(xb2, hp->n_embd);
@@ -54,14 +58,18 @@ static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx)
     TAKE(row, max_row);
     TAKE(logits, hp->n_vocab);
     TAKE(rope_inv, hp->n_rot / 2);
-    TAKE(key_cache, (size_t)hp->n_layer * n_ctx * kv_dim);
-    TAKE(value_cache, (size_t)hp->n_layer * n_ctx * kv_dim);
+    /* partner formats take at most 4 bytes per value (F32); + one block */
+    TAKE_BYTES(act, max_row * 4 + 512);
+    size_t kv_elem = kv_f16 ? 2 : 4;
+    TAKE_BYTES(key_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
+    TAKE_BYTES(value_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
 #undef TAKE
+#undef TAKE_BYTES
     return off;
 }
 
 size_t nb_ctx_size(const nb_model *m, const nb_ctx_params *p) {
-    return layout(NULL, NULL, m, ctx_len(m, p)) + 15; /* + alignment of the arena start */
+    return layout(NULL, NULL, m, ctx_len(m, p), !(p && p->kv_f32)) + 15; /* + arena alignment */
 }
 
 nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, void *arena,
@@ -76,8 +84,10 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     uint8_t *base = (uint8_t *)arena + ((16 - ((uintptr_t)arena & 15)) & 15);
     nb_ctx *c = (nb_ctx *)base;
     memset(c, 0, sizeof *c);
-    layout(c, base, m, n_ctx);
+    layout(c, base, m, n_ctx, !(p && p->kv_f32));
     c->m = m;
+    c->kv_f16 = !(p && p->kv_f32);
+    c->float_path = p && p->float_path;
     c->n_ctx = n_ctx;
     const nb_hparams *hp = &m->hp;
     /* theta_i = base^(-2i/n_rot), divided by rope_freqs[i] when present
@@ -109,9 +119,20 @@ static const float *weight_row(nb_ctx *c, const nb_gguf_tensor *w, int64_t r) {
     return c->row;
 }
 
-/* out[r] = W[r] . x for each of W's rows; W is (n_in = ne[0]) x n_out. */
+/* out[r] = W[r] . x for each of W's rows; W is (n_in = ne[0]) x n_out.
+ * Fast path (as llama.cpp): x is converted once to the weight type's
+ * partner format and each row is an integer-block dot product. Float path:
+ * each row dequantized, F32 dot. */
 static void matvec(nb_ctx *c, float *out, const nb_gguf_tensor *w, const float *x) {
     int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
+    const nb_type_info *ti = nb_type_get(w->type);
+    if (!c->float_path && ti->vec_dot) {
+        nb_type_get(ti->vec_dot_type)->from_float(x, c->act, n_in);
+        size_t row_bytes = nb_row_size(w->type, n_in);
+        for (int64_t r = 0; r < n_out; r++)
+            ti->vec_dot(n_in, &out[r], (const uint8_t *)w->data + (size_t)r * row_bytes, c->act);
+        return;
+    }
     for (int64_t r = 0; r < n_out; r++) {
         const float *row = weight_row(c, w, r);
         float sum = 0.0f;
@@ -157,8 +178,19 @@ static void softmax(float *x, int32_t n) {
 
 /* Causal grouped-query attention of position `pos` over the cache of one
  * layer: each query head h reads kv head h / (n_head / n_head_kv). */
-static void attention(nb_ctx *c, float *out, const float *q, const float *kcache,
-                      const float *vcache, int32_t pos) {
+/* Element i of cache row t (F32 or F16 storage). */
+static inline float kv_get(const nb_ctx *c, const void *cache, size_t idx) {
+    return c->kv_f16 ? nb_fp16_to_f32(((const uint16_t *)cache)[idx]) : ((const float *)cache)[idx];
+}
+
+/* With an F16 cache, llama.cpp's matrix products round the other operand
+ * (q, then the attention weights) to F16 too; do the same to agree. */
+static inline float f16_if(const nb_ctx *c, float x) {
+    return c->kv_f16 ? nb_fp16_to_f32(nb_f32_to_fp16(x)) : x;
+}
+
+static void attention(nb_ctx *c, float *out, const float *q, const void *kcache,
+                      const void *vcache, int32_t pos) {
     const nb_hparams *hp = &c->m->hp;
     int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -166,17 +198,18 @@ static void attention(nb_ctx *c, float *out, const float *q, const float *kcache
         const float *qh = q + h * hd;
         int32_t kvh = h / group;
         for (int32_t t = 0; t <= pos; t++) {
-            const float *kt = kcache + (size_t)t * kv_dim + kvh * hd;
+            size_t kt = (size_t)t * kv_dim + (size_t)kvh * hd;
             float s = 0.0f;
-            for (int32_t i = 0; i < hd; i++) s += qh[i] * kt[i];
+            for (int32_t i = 0; i < hd; i++) s += f16_if(c, qh[i]) * kv_get(c, kcache, kt + i);
             c->att[t] = s * scale;
         }
         softmax(c->att, pos + 1);
         float *oh = out + h * hd;
         for (int32_t i = 0; i < hd; i++) oh[i] = 0.0f;
         for (int32_t t = 0; t <= pos; t++) {
-            const float *vt = vcache + (size_t)t * kv_dim + kvh * hd;
-            for (int32_t i = 0; i < hd; i++) oh[i] += c->att[t] * vt[i];
+            size_t vt = (size_t)t * kv_dim + (size_t)kvh * hd;
+            float p = f16_if(c, c->att[t]);
+            for (int32_t i = 0; i < hd; i++) oh[i] += p * kv_get(c, vcache, vt + i);
         }
     }
 }
@@ -186,6 +219,18 @@ static void swiglu(float *hb, const float *hb2, int32_t n) {
     for (int32_t i = 0; i < n; i++) {
         float g = hb[i];
         hb[i] = g / (1.0f + expf(-g)) * hb2[i];
+    }
+}
+
+/* Append this position's k and v to the layer's cache. */
+static void store_kv(nb_ctx *c, void *kcache, void *vcache, int32_t pos, int32_t kv_dim) {
+    size_t at = (size_t)pos * kv_dim;
+    if (c->kv_f16) {
+        nb_f32_to_f16_row(c->k, (uint16_t *)kcache + at, kv_dim);
+        nb_f32_to_f16_row(c->v, (uint16_t *)vcache + at, kv_dim);
+    } else {
+        memcpy((float *)kcache + at, c->k, (size_t)kv_dim * sizeof(float));
+        memcpy((float *)vcache + at, c->v, (size_t)kv_dim * sizeof(float));
     }
 }
 
@@ -203,8 +248,9 @@ static void forward_token(nb_ctx *c, int32_t token, int32_t pos) {
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const nb_layer *L = &m->layers[l];
-        float *kcache = c->key_cache + (size_t)l * c->n_ctx * kv_dim;
-        float *vcache = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
+        size_t kv_elem = c->kv_f16 ? 2 : 4;
+        uint8_t *kcache = (uint8_t *)c->key_cache + (size_t)l * c->n_ctx * kv_dim * kv_elem;
+        uint8_t *vcache = (uint8_t *)c->value_cache + (size_t)l * c->n_ctx * kv_dim * kv_elem;
 
         rmsnorm(c->xb, c->x, norm_weight(L->attn_norm), dim, hp->rms_eps);
         matvec(c, c->q, L->wq, c->xb);
@@ -212,8 +258,7 @@ static void forward_token(nb_ctx *c, int32_t token, int32_t pos) {
         matvec(c, c->v, L->wv, c->xb);
         rope(c->q, hp->n_head, hp->head_dim, hp->n_rot, pos, c->rope_inv);
         rope(c->k, hp->n_head_kv, hp->head_dim, hp->n_rot, pos, c->rope_inv);
-        memcpy(kcache + (size_t)pos * kv_dim, c->k, (size_t)kv_dim * sizeof(float));
-        memcpy(vcache + (size_t)pos * kv_dim, c->v, (size_t)kv_dim * sizeof(float));
+        store_kv(c, kcache, vcache, pos, kv_dim);
 
         attention(c, c->xb, c->q, kcache, vcache, pos);
         matvec(c, c->xb2, L->wo, c->xb);

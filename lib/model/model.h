@@ -10,6 +10,8 @@ struct nb_ctx {
     const nb_model *m;
     int32_t n_ctx;     /* KV cache positions                               */
     int32_t pos;       /* next position                                    */
+    int32_t kv_f16;    /* KV cache stored as F16                           */
+    int32_t float_path;
     float *x;          /* (n_embd) residual stream                         */
     float *xb;         /* (n_embd) activation inside a residual branch     */
     float *xb2;        /* (n_embd) branch output before the residual add   */
@@ -22,8 +24,9 @@ struct nb_ctx {
     float *row;        /* (max row length) one dequantized weight row      */
     float *logits;     /* (n_vocab)                                        */
     float *rope_inv;   /* (n_rot / 2) inverse frequencies                  */
-    float *key_cache;  /* (n_layer, n_ctx, kv_dim)                         */
-    float *value_cache;/* (n_layer, n_ctx, kv_dim)                         */
+    void *act;         /* (max row length) activation in a partner format  */
+    void *key_cache;   /* (n_layer, n_ctx, kv_dim) F32 or F16              */
+    void *value_cache; /* (n_layer, n_ctx, kv_dim) F32 or F16              */
 };
 
 #endif
