@@ -540,6 +540,7 @@ nb_status nb_ctx_init(nb_ctx **ctx, const nb_model *m, const nb_ctx_params *p, v
 /* Forget the sequence (position 0 again). */
 void nb_ctx_reset(nb_ctx *ctx);
 int32_t nb_ctx_pos(const nb_ctx *ctx);
+int32_t nb_ctx_n_ctx(const nb_ctx *ctx);
 /* Run tokens at the next positions; `logits` (n_vocab floats, may be NULL)
  * receives the logits after the last one. */
 nb_status nb_decode(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits,

@@ -109,6 +109,10 @@ int32_t nb_ctx_pos(const nb_ctx *ctx) {
     return ctx->pos;
 }
 
+int32_t nb_ctx_n_ctx(const nb_ctx *ctx) {
+    return ctx->n_ctx;
+}
+
 /* ------------------------------------------------------------- steps */
 
 /* One row of a weight tensor as floats. */
