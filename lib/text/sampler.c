@@ -209,6 +209,20 @@ static void sift_down(nb_cand *h, size_t n, size_t i) {
     }
 }
 
+/* Max-heap by rank (root = the best). */
+static void sift_down_max(nb_cand *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && ranks_before(&h[l], &h[m])) m = l;
+        if (l + 1 < n && ranks_before(&h[l + 1], &h[m])) m = l + 1;
+        if (m == i) return;
+        nb_cand t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
 /* Move the k best of c[0..n) to c[0..k), sorted best first. O(n log k):
  * a heap of the k best so far, then a heap sort of it. */
 static void select_top_k(nb_cand *c, size_t n, size_t k) {
@@ -280,11 +294,11 @@ int32_t nb_sampler_sample(nb_sampler *s, const float *logits) {
         return c[best].id;
     }
 
-    /* top-k (sorted, best first) when it cuts or when top-p needs order */
+    /* top-k (sorted, best first) when it cuts */
     int sorted = 0;
     size_t k = n;
     if (p->top_k > 0 && (size_t)p->top_k < n) k = (size_t)p->top_k;
-    if (k < n || p->top_p < 1.0f) {
+    if (k < n) {
         select_top_k(c, n, k);
         n = k;
         sorted = 1;
@@ -303,7 +317,31 @@ int32_t nb_sampler_sample(nb_sampler *s, const float *logits) {
     }
 
     /* top-p: smallest sorted prefix with cumulative probability >= top_p */
-    if (p->top_p < 1.0f) {
+    if (p->top_p < 1.0f && !sorted) {
+        /* no top-k: pop from a max-heap only as far as the prefix reaches */
+        softmax(c, n, max_logit);
+        for (size_t i = n / 2; i-- > 0;) sift_down_max(c, n, i);
+        size_t end = n;
+        double cum = 0.0;
+        while (end > 0) {
+            nb_cand t = c[0];
+            c[0] = c[end - 1];
+            c[end - 1] = t;
+            end--;
+            sift_down_max(c, end, 0);
+            cum += c[end].p;
+            if (cum >= p->top_p) break;
+        }
+        /* kept: c[end..n), worst first -> best first at the front */
+        for (size_t i = end, j = n - 1; i < j; i++, j--) {
+            nb_cand t = c[i];
+            c[i] = c[j];
+            c[j] = t;
+        }
+        memmove(c, c + end, (n - end) * sizeof(nb_cand));
+        n -= end;
+        sorted = 1;
+    } else if (p->top_p < 1.0f) {
         softmax(c, n, max_logit);
         double cum = 0.0;
         size_t keep = n;
