@@ -524,7 +524,7 @@ typedef struct nb_ctx_params {
     int32_t n_ctx;         /* positions of KV cache (0: min(train, 2048)) */
     int32_t kv_f32;        /* 1: F32 KV cache; 0 (default): F16 as llama.cpp */
     int32_t float_path;    /* 1: float path (weights dequantized row by row,
-                            * F32 activations); 0 (default): fast path,
+                            * F32 activations and KV cache); 0 (default): fast path,
                             * activations quantized to each weight type's
                             * partner format and integer dot products */
 } nb_ctx_params;

@@ -68,8 +68,13 @@ static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx,
     return off;
 }
 
+/* F16 cache by default (as llama.cpp); F32 when asked or on the float path. */
+static int kv_is_f16(const nb_ctx_params *p) {
+    return !(p && (p->kv_f32 || p->float_path));
+}
+
 size_t nb_ctx_size(const nb_model *m, const nb_ctx_params *p) {
-    return layout(NULL, NULL, m, ctx_len(m, p), !(p && p->kv_f32)) + 15; /* + arena alignment */
+    return layout(NULL, NULL, m, ctx_len(m, p), kv_is_f16(p)) + 15; /* + arena alignment */
 }
 
 nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, void *arena,
@@ -84,9 +89,9 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     uint8_t *base = (uint8_t *)arena + ((16 - ((uintptr_t)arena & 15)) & 15);
     nb_ctx *c = (nb_ctx *)base;
     memset(c, 0, sizeof *c);
-    layout(c, base, m, n_ctx, !(p && p->kv_f32));
+    layout(c, base, m, n_ctx, kv_is_f16(p));
     c->m = m;
-    c->kv_f16 = !(p && p->kv_f32);
+    c->kv_f16 = kv_is_f16(p);
     c->float_path = p && p->float_path;
     c->n_ctx = n_ctx;
     const nb_hparams *hp = &m->hp;
@@ -180,9 +185,7 @@ static void softmax(float *x, int32_t n) {
     for (int32_t i = 0; i < n; i++) x[i] /= sum;
 }
 
-/* Causal grouped-query attention of position `pos` over the cache of one
- * layer: each query head h reads kv head h / (n_head / n_head_kv). */
-/* Element i of cache row t (F32 or F16 storage). */
+/* Cache element at flat index idx (F32 or F16 storage). */
 static inline float kv_get(const nb_ctx *c, const void *cache, size_t idx) {
     return c->kv_f16 ? nb_fp16_to_f32(((const uint16_t *)cache)[idx]) : ((const float *)cache)[idx];
 }
@@ -193,18 +196,21 @@ static inline float f16_if(const nb_ctx *c, float x) {
     return c->kv_f16 ? nb_fp16_to_f32(nb_f32_to_fp16(x)) : x;
 }
 
-static void attention(nb_ctx *c, float *out, const float *q, const void *kcache,
+/* Causal grouped-query attention of position `pos` over the cache of one
+ * layer: each query head h reads kv head h / (n_head / n_head_kv). */
+static void attention(nb_ctx *c, float *out, float *q, const void *kcache,
                       const void *vcache, int32_t pos) {
     const nb_hparams *hp = &c->m->hp;
     int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
     for (int32_t h = 0; h < hp->n_head; h++) {
-        const float *qh = q + h * hd;
+        float *qh = q + h * hd;
+        for (int32_t i = 0; i < hd; i++) qh[i] = f16_if(c, qh[i]);
         int32_t kvh = h / group;
         for (int32_t t = 0; t <= pos; t++) {
             size_t kt = (size_t)t * kv_dim + (size_t)kvh * hd;
             float s = 0.0f;
-            for (int32_t i = 0; i < hd; i++) s += f16_if(c, qh[i]) * kv_get(c, kcache, kt + i);
+            for (int32_t i = 0; i < hd; i++) s += qh[i] * kv_get(c, kcache, kt + i);
             c->att[t] = s * scale;
         }
         softmax(c->att, pos + 1);

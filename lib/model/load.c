@@ -101,7 +101,10 @@ nb_status nb_model_load(const nb_gguf *g, nb_model *m, nb_err *err) {
 
     const nb_gguf_tensor *emb = nb_gguf_find_tensor(g, "token_embd.weight");
     if (!emb) return nb_errf(err, NB_ERR_NOT_FOUND, "missing tensor 'token_embd.weight'");
-    hp->n_vocab = (int32_t)(nb_tensor_nelements(emb) / emb->ne[0]);
+    int64_t n_vocab = nb_tensor_nelements(emb) / emb->ne[0]; /* ne[0] >= 1: parser */
+    if (n_vocab > INT32_MAX)
+        return nb_errf(err, NB_ERR_RANGE, "token_embd.weight has %lld rows", (long long)n_vocab);
+    hp->n_vocab = (int32_t)n_vocab;
     int32_t kv_dim = hp->n_head_kv * hp->head_dim;
     if ((s = bind(g, "token_embd.weight", hp->n_embd, hp->n_vocab, 0, &m->tok_embd, err)) ||
         (s = bind_f32(g, "output_norm.weight", hp->n_embd, 0, &m->output_norm, err)) ||
