@@ -22,6 +22,8 @@ static nb_status mem_write(void *user, const void *data, size_t size, nb_err *er
 enum { BAD_NONE, BAD_ARCH, BAD_NO_HEADS, BAD_HEADS, BAD_SHAPE, BAD_MISSING_TENSOR, BAD_NORM_TYPE };
 
 /* dim 32, 1 layer, 4 heads (2 kv), ff 64, vocab 16; optional defect. */
+static float g_rope_freq = 0; /* > 0: add rope_freqs.weight filled with it */
+
 static membuf make_model(int bad) {
     membuf mb = {0};
     nb_err err = {0};
@@ -47,6 +49,8 @@ static membuf make_model(int bad) {
         int64_t ne[2] = {t[i].ne0, t[i].ne1};
         nb_gguf_add_tensor(w, t[i].name, t[i].type, t[i].ne1 == 1 ? 1 : 2, ne, &err);
     }
+    int64_t rf_ne = 4; /* n_rot / 2 */
+    if (g_rope_freq > 0) nb_gguf_add_tensor(w, "rope_freqs.weight", NB_TYPE_F32, 1, &rf_ne, &err);
     nb_gguf_writer_write_header(w, &err);
     for (int i = 0; i < n; i++) {
         size_t bytes = (size_t)(t[i].ne0 * t[i].ne1) * (t[i].type == NB_TYPE_F32 ? 4 : 2);
@@ -54,6 +58,10 @@ static membuf make_model(int bad) {
         for (size_t j = 0; j < bytes / 4 && t[i].type == NB_TYPE_F32; j++) data[j] = 0.01f * (float)(j % 7);
         nb_gguf_writer_write_data(w, data, bytes, &err);
         free(data);
+    }
+    if (g_rope_freq > 0) {
+        float rf[4] = {g_rope_freq, g_rope_freq, g_rope_freq, g_rope_freq};
+        nb_gguf_writer_write_data(w, rf, sizeof rf, &err);
     }
     nb_gguf_writer_finish(w, &err);
     nb_gguf_writer_free(w);
@@ -101,6 +109,41 @@ static void t_wrong_shape(void) { expect(BAD_SHAPE, NB_ERR_FORMAT, "blk.0.attn_k
 static void t_missing_tensor(void) { expect(BAD_MISSING_TENSOR, NB_ERR_NOT_FOUND, "blk.0.ffn_down.weight"); }
 static void t_norm_type(void) { expect(BAD_NORM_TYPE, NB_ERR_UNSUPPORTED, "blk.0.attn_norm.weight"); }
 
+/* Logits after tokens 1, 5, 9, 3 on the float path. */
+static void run_logits(float freq, float *out) {
+    g_rope_freq = freq;
+    membuf mb = make_model(BAD_NONE);
+    g_rope_freq = 0;
+    nb_gguf g;
+    nb_err err = {0};
+    nb_model *m = malloc(sizeof *m);
+    CHECK_OK(nb_gguf_parse(mb.buf, mb.len, &g, &err), err);
+    CHECK_OK(nb_model_load(&g, m, &err), err);
+    CHECK((freq > 0) == (m->rope_freqs != NULL));
+    nb_ctx_params cp = {.n_ctx = 8, .float_path = 1};
+    size_t sz = nb_ctx_size(m, &cp);
+    void *arena = malloc(sz);
+    nb_ctx *ctx;
+    int32_t toks[4] = {1, 5, 9, 3};
+    CHECK_OK(nb_ctx_init(&ctx, m, &cp, arena, sz, &err), err);
+    CHECK_OK(nb_decode(ctx, toks, 4, out, &err), err);
+    free(arena);
+    free(m);
+    nb_gguf_free(&g);
+    free(mb.buf);
+}
+
+/* rope_freqs.weight divides the rotation frequencies (Llama 3 scaling):
+ * all ones changes nothing, other values change the result. */
+static void t_rope_freqs(void) {
+    float base[16], ones[16], twos[16];
+    run_logits(0, base);
+    run_logits(1.0f, ones);
+    run_logits(2.0f, twos);
+    CHECK(memcmp(base, ones, sizeof base) == 0);
+    CHECK(memcmp(base, twos, sizeof base) != 0);
+}
+
 int main(void) {
     RUN(t_valid);
     RUN(t_unknown_arch);
@@ -109,5 +152,6 @@ int main(void) {
     RUN(t_wrong_shape);
     RUN(t_missing_tensor);
     RUN(t_norm_type);
+    RUN(t_rope_freqs);
     return nb_test_done();
 }
