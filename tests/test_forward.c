@@ -3,6 +3,7 @@
  * plain F32), within 1e-4. Fast path: every native <TYPE> directory, within
  * the reference's own native-vs-deqf32 gap (compare.tsv). */
 #include "harness.h"
+#include "formats/dot.h" /* which dot-product kernels run */
 
 #include <dirent.h>
 #include <math.h>
@@ -178,6 +179,13 @@ static double ref_gap(const char *sh, const char *model, const char *type) {
 static void t_fast_native(void) {
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
+    /* The reference ran ggml's x86 AVX kernels; ours for AVX2/AVX-512 sum in
+     * the same order. The scalar and NEON kernels sum in another order, and
+     * with an F16 KV cache a last-bit difference can flip a later F16
+     * rounding, so against x86 data they get twice the reference's gap. */
+    int level = nb_simd_current();
+    double factor = (level == NB_SIMD_AVX2 || level == NB_SIMD_AVX512) ? 1.0 : 2.0;
+    printf("  kernels: %s, tolerance %.0fx the reference gap\n", nb_simd_name(level), factor);
     const char *models[] = {"stories260K", "synth-llama"};
     int n_dirs = 0;
     for (int mi = 0; mi < 2; mi++) {
@@ -205,7 +213,7 @@ static void t_fast_native(void) {
             double gap = ref_gap(sh, models[mi], names[i]);
             CHECK_MSG(gap > 0, "no compare.tsv gap for %s", label);
             nb_ctx_params fast = {.n_ctx = 256};
-            check_dir(model, ref, gap, gap, fast, label);
+            check_dir(model, ref, factor * gap, factor * gap, fast, label);
             n_dirs++;
         }
     }

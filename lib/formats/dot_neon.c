@@ -70,20 +70,25 @@ static inline float32x4_t load_h4(const uint16_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
 }
 
+/* F16 x F16: each product of two halves is exact in float; the sum is kept
+ * in double lanes (as the scalar reference does). A float accumulation
+ * order differs enough to flip later F16 roundings of the KV cache, which
+ * moves logits by more than llama.cpp's own F16-vs-F32 gap. */
 void nb_vec_dot_f16_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint16_t *x = vx, *y = vy;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, load_h4(x + i), load_h4(y + i));
-        a1 = vfmaq_f32(a1, load_h4(x + i + 4), load_h4(y + i + 4));
-        a2 = vfmaq_f32(a2, load_h4(x + i + 8), load_h4(y + i + 8));
-        a3 = vfmaq_f32(a3, load_h4(x + i + 12), load_h4(y + i + 12));
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t p0 = vmulq_f32(load_h4(x + i), load_h4(y + i));
+        float32x4_t p1 = vmulq_f32(load_h4(x + i + 4), load_h4(y + i + 4));
+        a0 = vaddq_f64(a0, vcvt_f64_f32(vget_low_f32(p0)));
+        a1 = vaddq_f64(a1, vcvt_high_f64_f32(p0));
+        a2 = vaddq_f64(a2, vcvt_f64_f32(vget_low_f32(p1)));
+        a3 = vaddq_f64(a3, vcvt_high_f64_f32(p1));
     }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, load_h4(x + i), load_h4(y + i));
-    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) sum += nb_dot_h2f(x[i]) * nb_dot_h2f(y[i]);
-    *s = sum;
+    double sum = vaddvq_f64(vaddq_f64(vaddq_f64(a0, a1), vaddq_f64(a2, a3)));
+    for (; i < n; i++) sum += (double)(nb_dot_h2f(x[i]) * nb_dot_h2f(y[i]));
+    *s = (float)sum;
 }
 
 static inline float32x4_t load_bf4(const uint16_t *p) {
