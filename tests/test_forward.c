@@ -138,7 +138,7 @@ static void t_deqf32_all(void) {
         while ((e = readdir(d)) && n < 64) {
             size_t L = strlen(e->d_name);
             if (L > 7 && strcmp(e->d_name + L - 7, "-deqf32") == 0 && L < 64)
-                snprintf(names[n++], 64, "%s", e->d_name);
+                snprintf(names[n++], 64, "%.63s", e->d_name);
         }
         closedir(d);
         qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
@@ -199,7 +199,7 @@ static void t_fast_native(void) {
         int n = 0;
         while ((e = readdir(d)) && n < 64)
             if (e->d_name[0] != '.' && !strchr(e->d_name, '-') && strlen(e->d_name) < 64)
-                snprintf(names[n++], 64, "%s", e->d_name);
+                snprintf(names[n++], 64, "%.63s", e->d_name);
         closedir(d);
         qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
         for (int i = 0; i < n; i++) {
