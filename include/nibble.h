@@ -34,7 +34,8 @@ typedef enum nb_status {
     NB_ERR_TYPE,          /* value has another type than asked for         */
     NB_ERR_RANGE,         /* value out of range / arithmetic overflow      */
     NB_ERR_NOMEM,         /* allocation failed or arena too small          */
-    NB_ERR_IO             /* file system error (hosted helpers only)       */
+    NB_ERR_IO,            /* file system error (hosted helpers only)       */
+    NB_ERR_CANCELLED      /* a callback asked to stop                      */
 } nb_status;
 
 /* Error report. `msg` is always NUL-terminated after a failing call. */
@@ -545,6 +546,163 @@ int32_t nb_ctx_n_ctx(const nb_ctx *ctx);
  * receives the logits after the last one. */
 nb_status nb_decode(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits,
                     nb_err *err);
+
+/* -------------------------------------------------------------- quantize */
+/* (quantize section: lib/quantize/) */
+
+/* llama.cpp's file types (general.file_type, enum llama_ftype). */
+typedef enum nb_ftype {
+    NB_FTYPE_ALL_F32 = 0,
+    NB_FTYPE_MOSTLY_F16 = 1,
+    NB_FTYPE_MOSTLY_Q4_0 = 2,
+    NB_FTYPE_MOSTLY_Q4_1 = 3,
+    NB_FTYPE_MOSTLY_Q8_0 = 7,
+    NB_FTYPE_MOSTLY_Q5_0 = 8,
+    NB_FTYPE_MOSTLY_Q5_1 = 9,
+    NB_FTYPE_MOSTLY_Q2_K = 10,
+    NB_FTYPE_MOSTLY_Q3_K_S = 11,
+    NB_FTYPE_MOSTLY_Q3_K_M = 12,
+    NB_FTYPE_MOSTLY_Q3_K_L = 13,
+    NB_FTYPE_MOSTLY_Q4_K_S = 14,
+    NB_FTYPE_MOSTLY_Q4_K_M = 15,
+    NB_FTYPE_MOSTLY_Q5_K_S = 16,
+    NB_FTYPE_MOSTLY_Q5_K_M = 17,
+    NB_FTYPE_MOSTLY_Q6_K = 18,
+    NB_FTYPE_MOSTLY_IQ4_NL = 25,
+    NB_FTYPE_MOSTLY_IQ4_XS = 30,
+    NB_FTYPE_MOSTLY_BF16 = 32
+} nb_ftype;
+
+/* What nb-quantize's TYPE argument names: a single type (every weight
+ * matrix in that type) or a recipe (llama.cpp's per-tensor choices). */
+typedef struct nb_quant_target {
+    const char *name;      /* "Q4_K_M"                                   */
+    int ftype;             /* nb_ftype written as general.file_type      */
+    uint32_t type;         /* the default tensor type                    */
+    int recipe;            /* 1: llama.cpp's per-tensor rules apply      */
+} nb_quant_target;
+
+/* Case-insensitive; NB_ERR_INVALID_ARG naming the known types otherwise. */
+nb_status nb_quant_target_parse(const char *name, nb_quant_target *t, nb_err *err);
+/* The i-th known target (for listings); NULL past the end. */
+const nb_quant_target *nb_quant_target_at(int i);
+
+/* Facts about the model the rules depend on (nb_quant_model_facts_get). */
+typedef struct nb_quant_model_facts {
+    int n_attention_wv;    /* tensors named *attn_v.weight               */
+    int n_ffn_down;        /* tensors named *ffn_down*                   */
+    int n_gqa;             /* head_count / head_count_kv                 */
+    int n_expert;          /* <arch>.expert_count, 0 if none             */
+    int has_output;        /* output.weight present (untied LM head)     */
+    int has_imatrix;
+    int falcon;            /* architecture falcon (own rules)            */
+    int is_70b;            /* llama with 80 layers                       */
+} nb_quant_model_facts;
+
+/* Counts and reads the facts from a parsed model file. */
+void nb_quant_model_facts_get(const nb_gguf *g, int has_imatrix, nb_quant_model_facts *f);
+
+/* Walks the tensors in file order (layer counters advance as in
+ * llama-quantize). */
+typedef struct nb_quant_policy {
+    nb_quant_target target;
+    int pure;              /* 1: no per-tensor rules, only fallbacks     */
+    nb_quant_model_facts facts;
+    int i_attention_wv, i_ffn_down;
+} nb_quant_policy;
+
+typedef struct nb_quant_choice {
+    uint32_t type;         /* the type written                           */
+    uint32_t wanted;       /* what the rules asked for (before fallback) */
+    int quantize;          /* 0: bytes copied as they are                */
+    int fallback;          /* 1: `wanted` did not fit the rows           */
+    char why[96];          /* the reason, when fallback                  */
+} nb_quant_choice;
+
+/* Is this a tensor llama.cpp would quantize (2-D+ weight, not a norm ...)? */
+int nb_quant_wants(const char *name, uint32_t n_dims);
+void nb_quant_policy_init(nb_quant_policy *p, const nb_quant_target *t, int pure,
+                          const nb_quant_model_facts *facts);
+/* The type for the next tensor. override_type >= 0 replaces the rules'
+ * choice (the fallback check still applies); -1: none. */
+nb_quant_choice nb_quant_policy_choose(nb_quant_policy *p, const char *name, uint32_t n_dims,
+                                       const int64_t *ne, uint32_t in_type, int override_type);
+
+/* An importance matrix: per weight matrix, the mean squared activation of
+ * each input column (llama.cpp's imatrix GGUF "<name>.in_sum2" / ".counts",
+ * or its legacy .dat file). */
+typedef struct nb_imatrix_entry {
+    char *name;
+    int64_t n;             /* values: row length x number of matrices    */
+    float *values;
+} nb_imatrix_entry;
+
+typedef struct nb_imatrix {
+    nb_imatrix_entry *e;
+    int64_t n_entries;
+    int64_t n_chunks;      /* chunks it was computed over (0 unknown)    */
+    char dataset[256];     /* the text it was computed on, if recorded   */
+} nb_imatrix;
+
+/* Parse either format from bytes (GGUF by its magic, else legacy). The
+ * entries are malloc'd; free with nb_imatrix_free. */
+nb_status nb_imatrix_load(const void *data, size_t size, nb_imatrix *im, nb_err *err);
+void nb_imatrix_free(nb_imatrix *im);
+const nb_imatrix_entry *nb_imatrix_find(const nb_imatrix *im, const char *name);
+
+/* Progress and report of nb_quantize_gguf, from the calling thread. */
+typedef enum nb_quant_event {
+    NB_QUANT_TENSOR_BEGIN,  /* a tensor starts (choice filled)           */
+    NB_QUANT_PROGRESS,      /* some rows of it are done                  */
+    NB_QUANT_TENSOR_END     /* it is written (rel_rmse filled)           */
+} nb_quant_event;
+
+typedef struct nb_quant_status {
+    nb_quant_event event;
+    int64_t i_tensor, n_tensors;
+    const char *name;
+    uint32_t n_dims;
+    const int64_t *ne;
+    uint32_t in_type;
+    nb_quant_choice choice;
+    uint64_t bytes_in, bytes_out;       /* this tensor                   */
+    uint64_t done_in, total_in;         /* input bytes processed, in all */
+    double rel_rmse;        /* ||x - deq(q(x))|| / ||x||, at TENSOR_END   */
+    int used_imatrix;
+} nb_quant_status;
+
+/* Return non-zero to stop (the call then fails with NB_ERR_CANCELLED). */
+typedef int (*nb_quant_progress_fn)(void *user, const nb_quant_status *s);
+
+typedef struct nb_quant_params {
+    nb_quant_target target;
+    int pure;
+    int allow_requantize;  /* accept quantized input tensors              */
+    int n_threads;         /* <= 0: all (OpenMP); 1 without OpenMP        */
+    const nb_imatrix *imatrix;          /* may be NULL                   */
+    const char *imatrix_file;           /* recorded in the metadata      */
+    /* per-tensor type override: a type id or -1 (may be NULL) */
+    int (*override_type)(void *user, const char *name);
+    void *override_user;
+    nb_quant_progress_fn progress;
+    void *progress_user;
+} nb_quant_params;
+
+typedef struct nb_quant_summary {
+    int64_t n_tensors, n_quantized, n_fallback, n_imatrix;
+    uint64_t bytes_in, bytes_out;       /* tensor data                   */
+    uint64_t n_elements;
+    uint64_t file_bytes;                /* everything written            */
+} nb_quant_summary;
+
+/* Stream a quantized copy of the model in `in` to `write`: metadata copied
+ * (general.file_type and general.quantization_version set as llama.cpp
+ * does), then one tensor at a time, rows split across threads, in row
+ * chunks of at most a few MiB (memory does not grow with the model).
+ * Nothing is printed; `summary` may be NULL. */
+nb_status nb_quantize_gguf(const nb_gguf *in, const nb_quant_params *p, nb_write_fn write,
+                           void *user, nb_quant_summary *summary, nb_err *err);
+/* end of quantize section */
 
 /* -------------------------------------------------- io (hosted helpers) */
 

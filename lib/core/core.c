@@ -16,6 +16,7 @@ const char *nb_status_str(nb_status s) {
     case NB_ERR_RANGE: return "out of range";
     case NB_ERR_NOMEM: return "out of memory";
     case NB_ERR_IO: return "i/o error";
+    case NB_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }
