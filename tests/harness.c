@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef NB_SHARED_DIR
@@ -46,7 +47,11 @@ void nb_test_run(const char *name, void (*fn)(void)) {
     cur_skipped = 0;
     skip_reason[0] = 0;
     fflush(stdout);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (cur_failed) {
         printf("FAIL %s (%d checks failed)\n", name, cur_failed);
         n_fail++;
@@ -54,7 +59,8 @@ void nb_test_run(const char *name, void (*fn)(void)) {
         printf("SKIP %s: %s\n", name, skip_reason);
         n_skip++;
     } else {
-        printf("PASS %s\n", name);
+        if (dt >= 0.5) printf("PASS %s (%.1f s)\n", name, dt);
+        else printf("PASS %s\n", name);
         n_pass++;
     }
     fflush(stdout);

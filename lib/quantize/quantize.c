@@ -86,6 +86,7 @@ static nb_status make_plan(const nb_gguf *in, const nb_quant_params *p, plan_ent
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const nb_gguf_tensor *t = &in->tensors[i];
         plan_entry *e = &plan[i];
+        e->im = NULL;
         if (t->name.len >= sizeof e->name)
             return nb_errf(err, NB_ERR_UNSUPPORTED, "tensor %llu: name of %llu bytes is too long",
                            (unsigned long long)i, (unsigned long long)t->name.len);
