@@ -616,6 +616,51 @@ static void t_imatrix_gguf_used(void) {
     close_model(&src);
 }
 
+/* ------------------------------------------- quality vs llama-quantize */
+
+static double kld_of(const char *model, const char *base, const char *text, const char *opts) {
+    char cmd[4096], out[512];
+    snprintf(out, sizeof out, "%s/kld.txt", nb_test_tmp_dir());
+    snprintf(cmd, sizeof cmd, "%s/nb-ppl -m %s --kld-base %s -f %s %s > %s 2>/dev/null",
+             nb_test_bin_dir(), model, base, text, opts, out);
+    if (run(cmd) != 0) return -1;
+    char *t = slurp(out);
+    const char *k = t ? strstr(t, "Mean KLD: ") : NULL;
+    double v = k ? atof(k + 10) : -1;
+    free(t);
+    return v;
+}
+
+/* The claim of docs/quantizer.md on a slice of the text: nibble's file of
+ * each legacy type has a lower KL divergence from the F32 model than
+ * llama-quantize's file of the same type (same tensor types, same size). */
+static void t_quality_beats_llama_cpp(void) {
+    const char *sh = nb_test_shared_dir();
+    if (!sh) { nb_test_skip("../shared not found"); return; }
+    const char *types[] = {"Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1"};
+    char base[512], text[512];
+    snprintf(base, sizeof base, "%s/models/tinystories/stories260K.gguf", sh);
+    snprintf(text, sizeof text, "%s/models/text/tinystories_val.txt", sh);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char ours[512], ref[512], cmd[2048];
+        snprintf(ours, sizeof ours, "%s/q-%s.gguf", nb_test_tmp_dir(), types[i]);
+        snprintf(ref, sizeof ref, "%s/reference/stories260K/%s/model.gguf", sh, types[i]);
+        snprintf(cmd, sizeof cmd, "%s/nb-quantize -q --force %s %s %s > /dev/null 2>&1",
+                 nb_test_bin_dir(), base, ours, types[i]);
+        CHECK(run(cmd) == 0);
+        size_t n_ours = 0, n_ref = 0;
+        free(nb_test_read_file(ours, &n_ours));
+        free(nb_test_read_file(ref, &n_ref));
+        CHECK_MSG(n_ours == n_ref, "%s: %zu bytes, llama.cpp's %zu", types[i], n_ours, n_ref);
+        double k_ours = kld_of(ours, base, text, "-c 256 --chunks 12");
+        double k_ref = kld_of(ref, base, text, "-c 256 --chunks 12");
+        printf("  %s: KLD nibble %.6f, llama.cpp %.6f\n", types[i], k_ours, k_ref);
+        CHECK_MSG(k_ours >= 0 && k_ref > 0 && k_ours < k_ref, "%s: KLD %g vs llama.cpp %g",
+                  types[i], k_ours, k_ref);
+        remove(ours);
+    }
+}
+
 /* ---------------------------------------------------- failure cases */
 
 static int cancel_at_third(void *user, const nb_quant_status *s) {
@@ -800,6 +845,7 @@ int main(void) {
     RUN(t_fallbacks_and_overrides);
     RUN(t_round_trip_stories);
     RUN(t_round_trip_kquants);
+    RUN(t_quality_beats_llama_cpp);
     RUN(t_imatrix_legacy);
     RUN(t_imatrix_gguf_used);
     RUN(t_lib_failures);

@@ -311,17 +311,19 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    /* from here on a signal stops the run cleanly (the temporary file is
+     * removed), so install the handler before that file exists */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
     nb_file_out out;
     if (nb_file_out_open(&out, out_path, in_path, &err)) {
         fprintf(stderr, "nb-quantize: %s\n", err.msg);
     } else {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-
         progress pg = {isatty(2), quiet, now_s(), 0};
         p.progress = on_progress;
         p.progress_user = &pg;
