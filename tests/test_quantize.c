@@ -652,8 +652,8 @@ static void t_quality_beats_llama_cpp(void) {
         free(nb_test_read_file(ours, &n_ours));
         free(nb_test_read_file(ref, &n_ref));
         CHECK_MSG(n_ours == n_ref, "%s: %zu bytes, llama.cpp's %zu", types[i], n_ours, n_ref);
-        double k_ours = kld_of(ours, base, text, "-c 256 --chunks 12");
-        double k_ref = kld_of(ref, base, text, "-c 256 --chunks 12");
+        double k_ours = kld_of(ours, base, text, "-c 128 --chunks 16");
+        double k_ref = kld_of(ref, base, text, "-c 128 --chunks 16");
         printf("  %s: KLD nibble %.6f, llama.cpp %.6f\n", types[i], k_ours, k_ref);
         CHECK_MSG(k_ours >= 0 && k_ref > 0 && k_ours < k_ref, "%s: KLD %g vs llama.cpp %g",
                   types[i], k_ours, k_ref);

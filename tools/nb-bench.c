@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "nibble.h"
+#include "common/tool.h"
 #include "formats/dot.h"
 #include "formats/formats.h"
 
@@ -39,11 +40,6 @@ static void usage(FILE *f) {
             "  --help    show this help\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 static uint32_t rnd32(void) {
@@ -155,13 +151,13 @@ static double bench_dequant(deq_fn to_float, const uint8_t *w, size_t row_bytes,
                             int reps) {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = nb_tool_now_s();
         float acc = 0;
         for (int i = 0; i < ROWS; i++) {
             to_float(w + (size_t)i * row_bytes, row, COLS);
             acc += row[i % COLS];
         }
-        double t = now_s() - t0;
+        double t = nb_tool_now_s() - t0;
         g_sink = acc;
         if (t < best) best = t;
     }
@@ -172,9 +168,9 @@ static double bench_dot(nb_vec_dot_fn dot, const uint8_t *w, size_t row_bytes, c
                         float *out, int reps) {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = nb_tool_now_s();
         for (int i = 0; i < ROWS; i++) dot(COLS, &out[i], w + (size_t)i * row_bytes, y);
-        double t = now_s() - t0;
+        double t = nb_tool_now_s() - t0;
         g_sink = out[r % ROWS];
         if (t < best) best = t;
     }

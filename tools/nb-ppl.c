@@ -11,6 +11,7 @@
  * logits at positions ctx/2 .. ctx-2 predict the tokens after them. */
 #define _POSIX_C_SOURCE 200809L
 #include "nibble.h"
+#include "common/tool.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,11 +34,6 @@ static void usage(FILE *f) {
             "  -h, --help           this help\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
     char *end;
@@ -52,25 +48,6 @@ static int parse_num(const char *flag, const char *v, double lo, double hi, doub
     return 0;
 }
 
-static char *read_text_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    if (buf && ferror(f)) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) *len = n;
-    return buf;
-}
 
 /* A mapped, parsed and bound model. */
 typedef struct loaded {
@@ -184,7 +161,7 @@ int main(int argc, char **argv) {
     }
 
     int rc = 1;
-    double t0 = now_s();
+    double t0 = nb_tool_now_s();
     nb_err err = {0};
     loaded *lm = calloc(1, sizeof *lm), *lb = base_path ? calloc(1, sizeof *lb) : NULL;
     nb_tokenizer tok;
@@ -215,9 +192,9 @@ int main(int argc, char **argv) {
                 n_ctx, lm->m.hp.n_ctx_train);
 
     /* tokenize: at most one token per byte, plus a space prefix, BOS, EOS */
-    double t1 = now_s(), t_load = t1 - t0;
+    double t1 = nb_tool_now_s(), t_load = t1 - t0;
     size_t text_len = 0;
-    text = read_text_file(text_path, &text_len);
+    text = nb_tool_read_file(text_path, &text_len);
     if (!text) {
         fprintf(stderr, "nb-ppl: cannot read text file '%s': %s\n", text_path, strerror(errno));
         goto done;
@@ -243,7 +220,7 @@ int main(int argc, char **argv) {
                 s == NB_ERR_NOMEM ? "out of memory" : err.msg);
         goto done;
     }
-    double t_tok = now_s() - t1;
+    double t_tok = nb_tool_now_s() - t1;
     if (n_tokens < n_ctx) {
         fprintf(stderr, "nb-ppl: %s has %d tokens; you need at least %d tokens to evaluate "
                 "perplexity with a context of %d\n", text_path, n_tokens, n_ctx, n_ctx);
@@ -295,7 +272,7 @@ int main(int argc, char **argv) {
     stat2 nll = {0}, nll_b = {0}, dnll = {0}, kl = {0};
     double kl_max = 0, n_same = 0, count = 0;
     size_t n_kl = 0;
-    double t2 = now_s();
+    double t2 = nb_tool_now_s();
     for (long c = 0; c < n_chunk; c++) {
         int32_t *chunk = ids + (size_t)c * n_ctx;
         int32_t saved = chunk[0];
@@ -332,7 +309,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "[%ld]%.4f,", c + 1, exp(stat_mean(&nll, count)));
         fflush(stderr);
     }
-    double t_eval = now_s() - t2;
+    double t_eval = nb_tool_now_s() - t2;
     fprintf(stderr, "\n");
 
     /* report (llama.cpp's formulas) */

@@ -8,6 +8,7 @@
  * so an error or Ctrl-C never leaves a partial OUT behind. */
 #define _POSIX_C_SOURCE 200809L
 #include "nibble.h"
+#include "common/tool.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -116,11 +117,6 @@ typedef struct progress {
     int bar_shown;
 } progress;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_shape(const nb_quant_status *s, char *buf, size_t size) {
     int n = snprintf(buf, size, "%lld", (long long)s->ne[0]);
@@ -155,7 +151,7 @@ static int on_progress(void *user, const nb_quant_status *s) {
         fflush(stdout);
     }
     if (pg->tty && s->total_in > 0) {
-        double t = now_s() - pg->t0, frac = (double)s->done_in / (double)s->total_in;
+        double t = nb_tool_now_s() - pg->t0, frac = (double)s->done_in / (double)s->total_in;
         double mbs = t > 0 ? s->done_in / 1048576.0 / t : 0;
         double eta = frac > 0 ? t * (1 - frac) / frac : 0;
         char bar[31];
@@ -171,24 +167,6 @@ static int on_progress(void *user, const nb_quant_status *s) {
     return 0;
 }
 
-static char *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                *size = (size_t)n;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 int main(int argc, char **argv) {
     const char *pos[4];
@@ -278,7 +256,7 @@ int main(int argc, char **argv) {
     memset(&im, 0, sizeof im);
     if (imatrix_path) {
         size_t n;
-        char *bytes = read_file(imatrix_path, &n);
+        char *bytes = nb_tool_read_file(imatrix_path, &n);
         if (!bytes) {
             fprintf(stderr, "nb-quantize: cannot read imatrix '%s': %s\n", imatrix_path,
                     strerror(errno));
@@ -324,7 +302,7 @@ int main(int argc, char **argv) {
     if (nb_file_out_open(&out, out_path, in_path, &err)) {
         fprintf(stderr, "nb-quantize: %s\n", err.msg);
     } else {
-        progress pg = {isatty(2), quiet, now_s(), 0};
+        progress pg = {isatty(2), quiet, nb_tool_now_s(), 0};
         p.progress = on_progress;
         p.progress_user = &pg;
         fprintf(stderr, "nb-quantize: %s -> %s as %s%s, %llu tensors\n", in_path, out_path,
@@ -334,7 +312,7 @@ int main(int argc, char **argv) {
         clear_bar(&pg);
         if (!s) s = nb_file_out_commit(&out, &err);
         else nb_file_out_abort(&out);
-        double t = now_s() - pg.t0;
+        double t = nb_tool_now_s() - pg.t0;
         if (s) {
             fprintf(stderr, "nb-quantize: failed, '%s' not written: %s\n", out_path, err.msg);
         } else {

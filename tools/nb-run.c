@@ -6,6 +6,7 @@
  * produced; timings go to stderr at the end. */
 #define _POSIX_C_SOURCE 200809L
 #include "nibble.h"
+#include "common/tool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,11 +35,6 @@ static void usage(FILE *f) {
             "  -h, --help           this help\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
     char *end;
@@ -52,24 +48,6 @@ static int parse_num(const char *flag, const char *v, double lo, double hi, doub
     return 0;
 }
 
-static char *read_text_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf) *len = n;
-    return buf;
-}
 
 static void print_piece(const nb_tokenizer *tok, int32_t id) {
     char buf[256];
@@ -143,7 +121,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    double t0 = now_s();
+    double t0 = nb_tool_now_s();
     nb_err err = {0};
     nb_file_map fm;
     nb_gguf g;
@@ -174,11 +152,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nb-run: %s\n", err.msg);
         return 1;
     }
-    double t_load = now_s() - t0;
+    double t_load = nb_tool_now_s() - t0;
 
     /* tokenize */
     size_t text_len = prompt ? strlen(prompt) : 0;
-    char *text = prompt ? (char *)prompt : read_text_file(prompt_file, &text_len);
+    char *text = prompt ? (char *)prompt : nb_tool_read_file(prompt_file, &text_len);
     if (!text) {
         fprintf(stderr, "nb-run: cannot read prompt file '%s'\n", prompt_file);
         return 1;
@@ -214,7 +192,7 @@ int main(int argc, char **argv) {
         fwrite(text, 1, text_len, stdout);
     }
     fflush(stdout);
-    double t1 = now_s();
+    double t1 = nb_tool_now_s();
     for (int32_t i = 0; i < n_prompt; i++) {
         float *dst = logits_out ? logits + (size_t)i * n_vocab : logits;
         if (nb_decode(ctx, &ids[i], 1, dst, &err)) {
@@ -223,7 +201,7 @@ int main(int argc, char **argv) {
         }
         nb_sampler_accept(smp, ids[i]);
     }
-    double t_prompt = now_s() - t1;
+    double t_prompt = nb_tool_now_s() - t1;
     if (logits_out &&
         write_nblg(logits_out, model_path, ids, n_prompt, n_vocab, logits))
         return 1;
@@ -232,7 +210,7 @@ int main(int argc, char **argv) {
     memcpy(cur, last, (size_t)n_vocab * sizeof(float));
 
     /* generate */
-    double t2 = now_s();
+    double t2 = nb_tool_now_s();
     int n_done = 0;
     for (; n_done < n_gen; n_done++) {
         int32_t id = nb_sampler_sample(smp, cur);
@@ -252,7 +230,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    double t_gen = now_s() - t2;
+    double t_gen = nb_tool_now_s() - t2;
     printf("\n");
     fflush(stdout);
 
