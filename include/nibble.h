@@ -479,7 +479,22 @@ void nb_sampler_reset(nb_sampler *s);
 
 #define NB_MAX_LAYERS 256
 
-/* Hyperparameters, from the <arch>.* GGUF keys. */
+/* The transformer families nb_model_load reads (general.architecture).
+ * They share one forward pass; docs/architectures.md lists what differs. */
+typedef enum nb_arch {
+    NB_ARCH_LLAMA = 0,
+    NB_ARCH_QWEN2,
+    NB_ARCH_QWEN3,
+    NB_ARCH_PHI3,
+    NB_ARCH_GEMMA2,
+    NB_ARCH_GEMMA3,
+} nb_arch;
+
+/* "llama", "qwen2", ... (the general.architecture string); "?" if unknown. */
+const char *nb_arch_name(nb_arch arch);
+
+/* Hyperparameters, from the <arch>.* GGUF keys. The fields after n_ctx_train
+ * say how a family differs from llama; llama's values are the defaults. */
 typedef struct nb_hparams {
     int32_t n_vocab;
     int32_t n_embd;        /* model width                                */
@@ -487,11 +502,25 @@ typedef struct nb_hparams {
     int32_t n_ff;          /* feed-forward hidden width                  */
     int32_t n_head;
     int32_t n_head_kv;     /* < n_head: grouped-query attention          */
-    int32_t head_dim;      /* n_embd / n_head                            */
+    int32_t head_dim;      /* <arch>.attention.key_length, else n_embd / n_head */
     int32_t n_rot;         /* rotary dimensions per head                 */
     int32_t n_ctx_train;
     float rope_freq_base;
     float rms_eps;
+    nb_arch arch;
+    int32_t rope_neox;     /* 1: RoPE rotates (i, i + n_rot/2) (GPT-NeoX);
+                            * 0: adjacent pairs (2i, 2i+1) (llama)        */
+    int32_t ffn_gelu;      /* 1: GELU(tanh)-gated FFN (gemma); 0: SwiGLU  */
+    float embd_scale;      /* input embedding multiplier (gemma: sqrt(n_embd)) */
+    float attn_scale;      /* attention score scale (1/sqrt(head_dim))   */
+    float attn_softcap;    /* > 0: scores s -> c*tanh(s/c) (gemma2)      */
+    float final_softcap;   /* > 0: logits -> c*tanh(logits/c) (gemma2)   */
+    int32_t n_swa;         /* sliding window on local layers: a query at p
+                            * sees keys p-n_swa+1 .. p; 0: none          */
+    float rope_freq_base_swa; /* RoPE base of local (sliding-window) layers */
+    float rope_attn_factor;   /* RoPE magnitude scale (rope.scaling.attn_factor), 1 */
+    int32_t n_ctx_orig;    /* rope.scaling.original_context_length: a
+                            * context longer than this uses the long factors */
 } nb_hparams;
 
 /* One transformer block: views of its weight tensors (no copies). */
@@ -505,6 +534,19 @@ typedef struct nb_layer {
     const nb_gguf_tensor *ffn_gate;   /* (n_embd) -> (n_ff)             */
     const nb_gguf_tensor *ffn_up;     /* (n_embd) -> (n_ff)             */
     const nb_gguf_tensor *ffn_down;   /* (n_ff) -> (n_embd)             */
+    /* optional, by family (NULL when absent): */
+    const nb_gguf_tensor *bq, *bk, *bv;  /* F32 biases of wq/wk/wv (qwen2) */
+    const nb_gguf_tensor *wqkv;       /* fused (n_embd) -> (q_dim+2*kv_dim), rows
+                                       * Q then K then V; wq/wk/wv NULL (phi3) */
+    const nb_gguf_tensor *attn_q_norm, *attn_k_norm; /* (head_dim) per-head
+                                       * RMSNorm of q and k before RoPE (qwen3, gemma3) */
+    const nb_gguf_tensor *attn_post_norm; /* (n_embd) RMSNorm of the attention
+                                       * output before the residual add (gemma2/3) */
+    const nb_gguf_tensor *ffn_post_norm;  /* (n_embd) likewise for the FFN */
+    int32_t fused_up;                 /* 1: ffn_up is (n_embd) -> (2*n_ff), rows gate
+                                       * then up, ffn_gate NULL (phi3)      */
+    int32_t swa;                      /* 1: local layer, sliding-window attention
+                                       * with rope_freq_base_swa (gemma2/3)  */
 } nb_layer;
 
 typedef struct nb_model {
@@ -515,10 +557,15 @@ typedef struct nb_model {
     const nb_gguf_tensor *output;      /* (n_vocab rows of n_embd); tied: = tok_embd */
     const nb_gguf_tensor *rope_freqs;  /* optional (n_rot/2) divisors    */
     nb_layer layers[NB_MAX_LAYERS];
+    /* optional (n_rot/2) divisors, phi3 su/longrope: long when the context
+     * is longer than hp.n_ctx_orig, else short */
+    const nb_gguf_tensor *rope_factors_long, *rope_factors_short;
 } nb_model;
 
-/* Binds hyperparameters and tensors of a llama-architecture GGUF; checks
- * every tensor's shape and that its type can be computed with. */
+/* Binds hyperparameters and tensors of a GGUF of a supported family
+ * (llama, qwen2, qwen3, phi3, gemma2, gemma3); checks every tensor's shape
+ * and that its type can be computed with. Errors name the architecture and
+ * the key or tensor at fault. */
 nb_status nb_model_load(const nb_gguf *g, nb_model *m, nb_err *err);
 
 typedef struct nb_ctx_params {
