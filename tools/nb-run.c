@@ -32,6 +32,11 @@ static void usage(FILE *f) {
             "  --kv-f32             F32 KV cache (default F16)\n"
             "  --ids                print token ids (prompt, then generated) instead of text\n"
             "  --logits-out FILE    write the logits of every prompt position (NBLG format)\n"
+            "  --chat               the prompt is a user message, formatted with the model's\n"
+            "                       chat template (chatml, llama3, gemma, phi3); stops at the\n"
+            "                       end of the assistant's turn\n"
+            "  -sys, --system TEXT  system message (with --chat)\n"
+            "  --chat-template NAME chatml | llama3 | gemma | phi3 (overrides the model's)\n"
             "  -h, --help           this help\n");
 }
 
@@ -79,7 +84,8 @@ static int write_nblg(const char *path, const char *input, const int32_t *ids, i
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *logits_out = NULL;
-    int n_gen = 128, print_ids = 0;
+    const char *system_msg = NULL, *tmpl_name = NULL;
+    int n_gen = 128, print_ids = 0, chat = 0;
     nb_ctx_params cp = {0};
     nb_sampler_params sp = nb_sampler_default_params();
     for (int i = 1; i < argc; i++) {
@@ -94,6 +100,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--f32")) { cp.float_path = 1; cp.kv_f32 = 1; }
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = 1;
         else if (!strcmp(a, "--ids")) print_ids = 1;
+        else if (!strcmp(a, "--chat")) chat = 1;
+        else if (!strcmp(a, "-sys") || !strcmp(a, "--system")) { NEED_VALUE(); system_msg = argv[++i]; chat = 1; }
+        else if (!strcmp(a, "--chat-template")) {
+            NEED_VALUE();
+            tmpl_name = argv[++i];
+            if (!nb_chat_template_from_name(tmpl_name)) {
+                fprintf(stderr, "nb-run: unknown chat template '%s' (chatml, llama3, gemma, phi3)\n", tmpl_name);
+                return 2;
+            }
+            chat = 1;
+        }
         else if (!strcmp(a, "-m")) { NEED_VALUE(); model_path = argv[++i]; }
         else if (!strcmp(a, "-p")) { NEED_VALUE(); prompt = argv[++i]; }
         else if (!strcmp(a, "-f")) { NEED_VALUE(); prompt_file = argv[++i]; }
@@ -161,6 +178,37 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nb-run: cannot read prompt file '%s'\n", prompt_file);
         return 1;
     }
+    /* chat: the prompt becomes the user's turn; generation stops at the
+     * end of the assistant's turn as well as at EOS */
+    int32_t end_of_turn = -1;
+    char *chat_text = NULL;
+    if (chat) {
+        nb_chat_template tmpl;
+        if (tmpl_name) {
+            memset(&tmpl, 0, sizeof tmpl);
+            tmpl.kind = nb_chat_template_from_name(tmpl_name);
+        } else if (nb_chat_template_for_model(&g, &tmpl, &err)) {
+            fprintf(stderr, "nb-run: %s: %s (--chat-template NAME)\n", model_path, err.msg);
+            return 1;
+        }
+        nb_chat_msg msgs[2];
+        int n_msgs = 0;
+        if (system_msg) msgs[n_msgs++] = (nb_chat_msg){"system", system_msg};
+        msgs[n_msgs++] = (nb_chat_msg){"user", text};
+        size_t need = 0;
+        nb_chat_format(&tmpl, msgs, n_msgs, 1, NULL, 0, &need, NULL);
+        chat_text = malloc(need + 1);
+        if (!chat_text || nb_chat_format(&tmpl, msgs, n_msgs, 1, chat_text, need + 1, &need, &err)) {
+            fprintf(stderr, "nb-run: chat: %s\n", err.msg);
+            return 1;
+        }
+        const char *eot = nb_chat_end_of_turn(&tmpl);
+        end_of_turn = eot ? nb_token_find(&tok, eot, strlen(eot)) : -1;
+        if (text != prompt) free(text);
+        text = chat_text;
+        text_len = need;
+        prompt = NULL;
+    }
     int32_t n_prompt = 0;
     nb_tokenize(&tok, text, text_len, 1, 1, NULL, 0, &n_prompt, NULL);
     int32_t *ids = malloc(((size_t)n_prompt + (size_t)n_gen + 1) * sizeof(int32_t));
@@ -188,7 +236,7 @@ int main(int argc, char **argv) {
     if (!logits) return 1;
     if (print_ids) {
         for (int32_t i = 0; i < n_prompt; i++) printf("%s%d", i ? " " : "", ids[i]);
-    } else {
+    } else if (!chat) {
         fwrite(text, 1, text_len, stdout);
     }
     fflush(stdout);
@@ -218,10 +266,10 @@ int main(int argc, char **argv) {
         if (print_ids) {
             printf(" %d", id);
             fflush(stdout);
-        } else if (id != tok.eos_id) {
+        } else if (id != tok.eos_id && id != end_of_turn) {
             print_piece(&tok, id);
         }
-        if (id == tok.eos_id) {
+        if (id == tok.eos_id || id == end_of_turn) {
             n_done++;
             break;
         }
