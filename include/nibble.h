@@ -475,6 +475,42 @@ void nb_sampler_accept(nb_sampler *s, int32_t token);
 void nb_sampler_reset(nb_sampler *s);
 /* end of sampler section */
 
+/* ------------------------------------------------------------------ chat */
+/* (chat section: lib/text/chat.c) */
+
+/* Chat template families, recognized from tokenizer.chat_template (no
+ * Jinja is run) or, when a file has none, from the architecture. */
+enum { NB_CHAT_UNKNOWN = 0, NB_CHAT_CHATML, NB_CHAT_LLAMA3, NB_CHAT_GEMMA, NB_CHAT_PHI3 };
+
+typedef struct nb_chat_template {
+    int kind;                    /* NB_CHAT_*                                */
+    char default_system[256];    /* system text the template inserts when the
+                                    conversation has none ("" if none)      */
+} nb_chat_template;
+
+typedef struct nb_chat_msg {
+    const char *role;            /* "system", "user", "assistant"            */
+    const char *content;
+} nb_chat_msg;
+
+/* "chatml", "llama3", "gemma", "phi3"; "unknown" otherwise. */
+const char *nb_chat_template_name(int kind);
+int nb_chat_template_from_name(const char *name);          /* 0: unknown */
+int nb_chat_template_detect(const char *tmpl, size_t len);  /* 0: unknown */
+/* The model's template: NB_ERR_UNSUPPORTED for a template of an unknown
+ * family, NB_ERR_NOT_FOUND when there is none and the architecture implies
+ * none (the message says so). */
+nb_status nb_chat_template_for_model(const nb_gguf *g, nb_chat_template *t, nb_err *err);
+/* The prompt text for a conversation (tokenize it with parse_special = 1);
+ * add_assistant opens the assistant's turn. snprintf-like: *len gets the
+ * full length; NB_ERR_RANGE when it does not fit in size bytes (NUL
+ * included). */
+nb_status nb_chat_format(const nb_chat_template *t, const nb_chat_msg *msgs, int n_msgs,
+                         int add_assistant, char *buf, size_t size, size_t *len, nb_err *err);
+/* The token text that ends a turn ("<|im_end|>" ...), NULL if unknown. */
+const char *nb_chat_end_of_turn(const nb_chat_template *t);
+/* end of chat section */
+
 /* ----------------------------------------------------------------- model */
 
 #define NB_MAX_LAYERS 256
