@@ -353,17 +353,27 @@ enum {
     NB_TOKEN_BYTE = 6
 };
 
-/* A SentencePiece ("llama"/SPM) tokenizer over the vocabulary of a GGUF.
- * Token texts are views into the GGUF bytes (which must outlive it); the
- * scores, types, hash index and special-token list live in ONE block from
- * the allocator given to nb_tokenizer_load. Fields are read-only. */
+/* Vocabulary types (tokenizer.ggml.model). */
+enum {
+    NB_VOCAB_SPM = 1, /* "llama": SentencePiece BPE over scores          */
+    NB_VOCAB_BPE = 2  /* "gpt2": byte-level BPE over tokenizer.ggml.merges */
+};
+
+/* A tokenizer over the vocabulary of a GGUF: SentencePiece ("llama") or
+ * byte-level BPE ("gpt2", with the pre-tokenizer tokenizer.ggml.pre names).
+ * Token and merge texts are views into the GGUF bytes (which must outlive
+ * it); the scores, types, hash indexes and special-token list live in ONE
+ * block from the allocator given to nb_tokenizer_load. Fields are
+ * read-only. */
 typedef struct nb_tokenizer {
     int32_t n_vocab;
+    int vocab_type;                           /* NB_VOCAB_*                 */
     int32_t bos_id, eos_id, unk_id, pad_id;  /* -1: none                   */
     int add_bos, add_eos;                     /* tokenizer.ggml.add_*_token */
-    int add_space_prefix;                     /* prefix a space to text     */
+    int add_space_prefix;                     /* prefix a space to text
+                                                 (SPM only; 0 for BPE)     */
     const nb_str *text;       /* [n_vocab] token texts (views)              */
-    const float *score;       /* [n_vocab]                                  */
+    const float *score;       /* [n_vocab] (0 where the vocab has none)     */
     const uint8_t *type;      /* [n_vocab] NB_TOKEN_*                        */
     const int32_t *hash;      /* [hash_mask + 1] ids, -1 = empty slot        */
     uint32_t hash_mask;
@@ -371,15 +381,29 @@ typedef struct nb_tokenizer {
                                  longest text first                        */
     int32_t n_special;
     int32_t byte_id[256];     /* byte-fallback token of each byte, or -1    */
+    /* BPE only */
+    const char *pre;          /* pre-tokenizer name ("gpt-2", "llama-bpe" …;
+                                 "default" when the key is absent)         */
+    int pre_type;             /* internal id of the pre-tokenizer           */
+    int ignore_merges;        /* a pre-token that is a token skips merging  */
+    int32_t n_merges;
+    const nb_str *merge;      /* [n_merges] "left right" (views); rank = index */
+    const uint32_t *merge_split; /* [n_merges] offset of the separating space */
+    const int32_t *merge_hash;   /* [merge_hash_mask + 1] ranks, -1 = empty  */
+    uint32_t merge_hash_mask;
     void *mem;                /* the one allocation                         */
     nb_allocator alloc;
 } nb_tokenizer;
 
 /* Reads tokenizer.ggml.{model,tokens,scores,token_type,bos/eos/unknown/
- * padding_token_id,add_bos_token,add_eos_token,add_space_prefix}. Only
- * model "llama" (SPM) is supported (else NB_ERR_UNSUPPORTED). Ids out of
- * range, missing arrays or arrays of mismatched length are errors. `alloc`
- * NULL = malloc. On failure *tok holds nothing to free. */
+ * padding_token_id,add_bos_token,add_eos_token,add_space_prefix} and, for
+ * model "gpt2", tokenizer.ggml.{merges,pre}. Model "llama" (SPM) needs
+ * scores; "gpt2" needs merges, and an unknown pre-tokenizer name is
+ * NB_ERR_UNSUPPORTED naming it; other models are NB_ERR_UNSUPPORTED. Ids
+ * out of range, missing arrays, arrays of mismatched length and merges that
+ * are not "left right" are errors. Defaults follow llama.cpp (BPE: bos/eos
+ * 11 when in range, no unk, add_bos only for Llama-3-style pre-tokenizers).
+ * `alloc` NULL = malloc. On failure *tok holds nothing to free. */
 nb_status nb_tokenizer_load(const nb_gguf *g, nb_tokenizer *tok, const nb_allocator *alloc,
                             nb_err *err);
 /* Bytes nb_tokenizer_load takes from an arena for this GGUF (arena
@@ -393,19 +417,22 @@ int32_t nb_token_find(const nb_tokenizer *tok, const char *text, size_t len);
 /* Encode `len` bytes of UTF-8 text. add_special: add BOS/EOS as the vocab's
  * add_bos/add_eos flags say. parse_special: control-token texts in `text`
  * (e.g. "<s>") become those tokens; user-defined tokens are always matched
- * (as llama.cpp does). *n_out receives the token count; if it exceeds
- * max_out, NB_ERR_RANGE (out holds the first max_out). The scratch memory
- * (about 100 bytes per input byte) is malloc'd and freed per call, so this
+ * (as llama.cpp does). BPE: invalid UTF-8 bytes are encoded as U+FFFD, as
+ * llama.cpp does. *n_out receives the token count; if it exceeds max_out,
+ * NB_ERR_RANGE (out holds the first max_out). The scratch memory (about
+ * 100 bytes per input byte) is malloc'd and freed per call, so this
  * function needs the default allocator (NB_ERR_NOMEM under NB_NO_MALLOC). */
 nb_status nb_tokenize(const nb_tokenizer *tok, const char *text, size_t len, int add_special,
                       int parse_special, int32_t *out, int32_t max_out, int32_t *n_out,
                       nb_err *err);
 
-/* Text of a token: U+2581 becomes ' ', <0xNN> byte tokens that byte,
+/* Text of a token. SPM: U+2581 becomes ' ', <0xNN> byte tokens that byte,
  * control tokens empty (NB_PIECE_SPECIAL renders their text), unknown
- * tokens U+2585. Returns the piece length; when it does not fit in `size`
- * bytes, nothing is written and -(length) is returned. No NUL is added.
- * An invalid id gives 0. */
+ * tokens U+2585. BPE: normal tokens map their byte-level characters back
+ * to bytes ('Ġ' -> ' '), user-defined tokens are their text, control and
+ * unknown tokens empty (NB_PIECE_SPECIAL renders their text). Returns the
+ * piece length; when it does not fit in `size` bytes, nothing is written
+ * and -(length) is returned. No NUL is added. An invalid id gives 0. */
 #define NB_PIECE_SPECIAL 1
 int32_t nb_token_to_piece(const nb_tokenizer *tok, int32_t id, char *buf, int32_t size);
 int32_t nb_token_to_piece_ex(const nb_tokenizer *tok, int32_t id, char *buf, int32_t size,
