@@ -407,6 +407,53 @@ static void t_usage_errors(void) {
     }
 }
 
+/* The last line says whether nibble can run the file as a model: its
+ * family and shape, or the loader's reason naming the architecture and the
+ * missing tensor. A real qwen3 file (../shared), then the same bytes with
+ * one tensor renamed (same length, so still valid GGUF). */
+static void t_model_line(void) {
+    uint64_t off;
+    size_t size;
+    char args[600];
+    CHECK(write_sample(&off, &size) == 0);
+    snprintf(args, sizeof args, "'%s'", sample_path());
+    run_result r = run_inspect(args);
+    CHECK_LINE(r.out, "model: cannot be run: unknown architecture 'tiny' (supported: llama, "
+                      "qwen2, qwen3, phi3, gemma2, gemma3)");
+    run_free(&r);
+
+    const char *sh = nb_test_shared_dir();
+    if (!sh) { nb_test_skip("../shared not found"); return; }
+    char path[512];
+    snprintf(path, sizeof path, "%s/reference/synth-qwen3/Q8_0/model.gguf", sh);
+    snprintf(args, sizeof args, "'%s'", path);
+    r = run_inspect(args);
+    CHECK_MSG(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
+    CHECK_LINE(r.out, "model: qwen3, 2 layers, n_embd 256, 4 heads (2 kv) of 64, n_ff 256, vocab "
+                      "512, rope neox base 1e+06, own output");
+    run_free(&r);
+
+    size_t n;
+    uint8_t *b = nb_test_read_file(path, &n);
+    CHECK(b != NULL);
+    if (!b) return;
+    const char *name = "blk.1.attn_q_norm.weight";
+    size_t len = strlen(name);
+    for (size_t i = 0; i + len <= n; i++)
+        if (!memcmp(b + i, name, len)) {
+            b[i + 11] = 'X'; /* blk.1.attn_X_norm.weight */
+            break;
+        }
+    snprintf(path, sizeof path, "%s/qwen3-broken.gguf", nb_test_tmp_dir());
+    CHECK(nb_test_write_file(path, b, n) == 0);
+    free(b);
+    snprintf(args, sizeof args, "'%s'", path);
+    r = run_inspect(args);
+    CHECK_MSG(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
+    CHECK_LINE(r.out, "model: cannot be run: qwen3 model: missing tensor 'blk.1.attn_q_norm.weight'");
+    run_free(&r);
+}
+
 int main(void) {
     RUN(t_tool_exists);
     RUN(t_sample_parses);
@@ -416,5 +463,6 @@ int main(void) {
     RUN(t_bad_files);
     RUN(t_missing_file);
     RUN(t_usage_errors);
+    RUN(t_model_line);
     return nb_test_done();
 }

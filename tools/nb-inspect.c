@@ -4,7 +4,9 @@
  *   nb-inspect [--full] FILE.gguf
  *
  * Header facts, every metadata key with its type and value, the tensor
- * table and totals by tensor type. The file is parsed completely before
+ * table and totals by tensor type, then whether nibble can run it as a
+ * model (its architecture and shape, or the loader's reason why not: the
+ * missing or mis-shaped tensor). The file is parsed completely before
  * anything is printed, so a bad file gives one error line on stderr and no
  * partial listing. Long strings and arrays are abbreviated unless --full.
  *
@@ -309,6 +311,34 @@ static void print_totals(FILE *f, const nb_gguf *g) {
     fputc('\n', f);
 }
 
+/* Whether the file loads as a model nibble can run, and if so its shape;
+ * if not, the loader's reason (it names the architecture the file claims
+ * and the missing or mis-shaped tensor or key). */
+static void print_model(FILE *f, const nb_gguf *g) {
+    if (!nb_gguf_find_key(g, "general.architecture")) return; /* not a model file */
+    nb_model *m = malloc(sizeof *m);
+    nb_err err = {0};
+    if (!m) return;
+    if (nb_model_load(g, m, &err) != NB_OK) {
+        fprintf(f, "\nmodel: cannot be run: %s\n", err.msg);
+        free(m);
+        return;
+    }
+    const nb_hparams *hp = &m->hp;
+    int n_local = 0;
+    for (int32_t l = 0; l < hp->n_layer; l++) n_local += m->layers[l].swa;
+    fprintf(f,
+            "\nmodel: %s, %d layers, n_embd %d, %d heads (%d kv) of %d, n_ff %d, vocab %d, "
+            "rope %s base %g, %s output",
+            nb_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
+            hp->head_dim, hp->n_ff, hp->n_vocab, hp->rope_neox ? "neox" : "normal",
+            (double)hp->rope_freq_base, m->output == m->tok_embd ? "tied" : "own");
+    if (n_local)
+        fprintf(f, ", %d of %d layers sliding-window %d", n_local, hp->n_layer, hp->n_swa);
+    fputc('\n', f);
+    free(m);
+}
+
 static void print_all(FILE *f, const char *path, const nb_gguf *g) {
     fprintf(f, "file: %s\n", path);
     fprintf(f, "size: %zu bytes\n", g->size);
@@ -320,6 +350,7 @@ static void print_all(FILE *f, const char *path, const nb_gguf *g) {
     print_metadata(f, g);
     print_tensors(f, g);
     print_totals(f, g);
+    print_model(f, g);
 }
 
 /* ------------------------------------------------------------------ dump */
