@@ -517,6 +517,87 @@ static void t_pretokenizers(void) {
     expect_split(NB_PRE_GPT2, "\xd0\xbd\xd0\xb0 x\xe3\x80\x80y", "\xd0\xbd\xd0\xb0| x|\xe3\x80\x80|y");
 }
 
+/* Random text: every pre-tokenizer covers its input with increasing piece
+ * ends; raw random bytes through the GPT-2 vocabulary decode back to the
+ * text as llama.cpp normalizes it (bad bytes -> U+FFFD). */
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return rng_state >> 8;
+}
+
+static void t_random(void) {
+    static const uint32_t alphabet[] = {' ', ' ', '\n', '\r', '\t', 'a', 'Z', '\'', 's', '1', '9',
+                                        '!', '$', '`', '~', 0xa0, 0x3000, 0x2028, 0x85, 0xe9,
+                                        0x4e00, 0xac00, 0x301, 0xbd, 0x1f999, 0x660, 0xe000,
+                                        0x378, 0x3001, 0xff01, 0x2018, 0x0b};
+    enum { N = 64 };
+    uint32_t cps[N], ends[N], tmp[N];
+    uint8_t fl[N];
+    int bad = 0;
+    for (int kind = 0; kind < NB_PRE_COUNT; kind++)
+        for (int it = 0; it < 3000; it++) {
+            size_t n = 1 + rnd() % N;
+            for (size_t i = 0; i < n; i++) {
+                cps[i] = alphabet[rnd() % (sizeof alphabet / sizeof alphabet[0])];
+                fl[i] = nb_uc_flags(cps[i]);
+            }
+            size_t np = nb_bpe_split(kind, cps, fl, n, ends, tmp);
+            int ok = np >= 1 && np <= n && ends[np - 1] == n;
+            for (size_t k = 1; k < np && ok; k++) ok = ends[k] > ends[k - 1];
+            bad += !ok;
+        }
+    CHECK_MSG(bad == 0, "%d splits do not cover their input", bad);
+
+    const char *sh = nb_test_shared_dir();
+    if (!sh) return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/vocab/ggml-vocab-gpt-2.gguf", sh);
+    loaded L;
+    if (!load_path(path, &L)) {
+        unload(&L);
+        return;
+    }
+    char txt[256], want[1024];
+    int32_t ids[1024], n = 0;
+    int mism = 0;
+    for (int it = 0; it < 500; it++) {
+        size_t len = 1 + rnd() % 200, wl = 0;
+        for (size_t i = 0; i < len; i++) txt[i] = (char)(rnd() & 0xff);
+        for (size_t i = 0; i < len;) {
+            uint32_t c;
+            i += nb_utf8_decode((const uint8_t *)txt + i, len - i, &c);
+            wl += nb_utf8_encode(c, (uint8_t *)want + wl);
+        }
+        nb_err err = {0};
+        CHECK_OK(nb_tokenize(&L.tok, txt, len, 0, 0, ids, 1024, &n, &err), err);
+        size_t dl = 0;
+        char *d = decode(&L.tok, ids, n, &dl);
+        mism += !(d && dl == wl && !memcmp(d, want, wl));
+        free(d);
+    }
+    CHECK_MSG(mism == 0, "%d random byte strings do not decode back", mism);
+    unload(&L);
+}
+
+static void t_tool(void) {
+    const char *sh = nb_test_shared_dir();
+    if (!sh) {
+        nb_test_skip("no shared data folder");
+        return;
+    }
+    char cmd[2048], outp[1024];
+    snprintf(outp, sizeof outp, "%s/bpe.txt", nb_test_tmp_dir());
+    snprintf(cmd, sizeof cmd,
+             "%s/nb-tokenize -m %s/models/vocab/ggml-vocab-gpt-2.gguf -p 'Hello world' > %s",
+             nb_test_bin_dir(), sh, outp);
+    CHECK(system(cmd) == 0);
+    size_t n = 0;
+    char *s = nb_test_read_file(outp, &n);
+    CHECK_MSG(s && n == 10 && !memcmp(s, "15496 995\n", 10), "got '%.*s'", (int)n, s ? s : "");
+    free(s);
+}
+
 /* ------------------------------------------------------ Unicode tables */
 
 static void t_unicode(void) {
@@ -698,6 +779,7 @@ int main(void) {
     RUN(t_unicode);
     RUN(t_pretokenizers);
     RUN(t_hostile);
+    RUN(t_random);
     RUN(t_gpt2);
     RUN(t_deepseek_coder);
     RUN(t_deepseek_llm);
@@ -708,5 +790,6 @@ int main(void) {
     RUN(t_llama3);
     RUN(t_special);
     RUN(t_speed);
+    RUN(t_tool);
     return nb_test_done();
 }
