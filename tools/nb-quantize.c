@@ -113,7 +113,7 @@ static void on_signal(int sig) {
 
 typedef struct progress {
     int tty, quiet;
-    double t0;
+    double t0, last_draw;
     int bar_shown;
 } progress;
 
@@ -150,8 +150,12 @@ static int on_progress(void *user, const nb_quant_status *s) {
         printf("\n");
         fflush(stdout);
     }
-    if (pg->tty && s->total_in > 0) {
-        double t = nb_tool_now_s() - pg->t0, frac = (double)s->done_in / (double)s->total_in;
+    double now = nb_tool_now_s();
+    /* redraw at most ten times a second (and always on the last tensor) */
+    if (pg->tty && s->total_in > 0 &&
+        (now - pg->last_draw >= 0.1 || s->i_tensor + 1 == s->n_tensors)) {
+        pg->last_draw = now;
+        double t = now - pg->t0, frac = (double)s->done_in / (double)s->total_in;
         double mbs = t > 0 ? s->done_in / 1048576.0 / t : 0;
         double eta = frac > 0 ? t * (1 - frac) / frac : 0;
         char bar[31];
@@ -302,7 +306,7 @@ int main(int argc, char **argv) {
     if (nb_file_out_open(&out, out_path, in_path, &err)) {
         fprintf(stderr, "nb-quantize: %s\n", err.msg);
     } else {
-        progress pg = {isatty(2), quiet, nb_tool_now_s(), 0};
+        progress pg = {isatty(2), quiet, nb_tool_now_s(), 0, 0};
         p.progress = on_progress;
         p.progress_user = &pg;
         fprintf(stderr, "nb-quantize: %s -> %s as %s%s, %llu tensors\n", in_path, out_path,
