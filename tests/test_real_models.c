@@ -15,6 +15,13 @@
 
 #define CACHE "models/cache"
 
+static int emulated;
+#define SKIP_IF_EMULATED()                                                               \
+    if (emulated) {                                                                      \
+        nb_test_skip("emulated run (NB_TEST_WRAPPER): the real models are checked natively"); \
+        return;                                                                          \
+    }
+
 typedef struct loaded {
     nb_file_map fm;
     nb_gguf g;
@@ -79,6 +86,7 @@ static void greedy(loaded *l, const int32_t *ids, int32_t n_ids, int n, int32_t 
 /* SmolLM2: the ChatML prompt tokenizes to llama.cpp's 42 ids and the
  * greedy answer names Paris. */
 static void t_smollm2_chat(void) {
+    SKIP_IF_EMULATED();
     loaded l;
     if (load(CACHE "/SmolLM2-135M-Instruct.Q4_1.gguf", &l)) {
         if (!nb_test_failed()) nb_test_skip("%s/SmolLM2-135M-Instruct.Q4_1.gguf absent (make models)", CACHE);
@@ -109,6 +117,7 @@ static void t_smollm2_chat(void) {
 /* Gemma 3 270M (a base model, not instruction-tuned): the greedy
  * continuation llama.cpp gives for a plain prompt. */
 static void t_gemma3_270m(void) {
+    SKIP_IF_EMULATED();
     loaded l;
     if (load(CACHE "/gemma-3-270m-q4_k_m.gguf", &l)) {
         if (!nb_test_failed()) nb_test_skip("%s/gemma-3-270m-q4_k_m.gguf absent (make models)", CACHE);
@@ -123,7 +132,10 @@ static void t_gemma3_270m(void) {
     char text[512];
     greedy(&l, ids, n, 16, -1, text, sizeof text);
     printf("  Gemma 3 270M: %s%s\n", p, text);
-    const char *want = " the capital of the country of France. It is the largest city in France.";
+    /* llama.cpp continues " ... It is the largest city in France. It is
+     * located in"; later tokens are near ties that flip with the summation
+     * order (NEON vs AVX2), so compare the first sentence */
+    const char *want = " the capital of the country of France.";
     CHECK_MSG(!strncmp(text, want, strlen(want)), "continuation: %s", text);
     unload(&l);
 }
@@ -132,6 +144,7 @@ static void t_gemma3_270m(void) {
  * ones and stories260K: the model file is in the directory or, by the file
  * name models.tsv gives, in models/cache. */
 static void t_reference_dirs(void) {
+    SKIP_IF_EMULATED();
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
     char path[600];
@@ -193,6 +206,10 @@ static void t_reference_dirs(void) {
 }
 
 int main(void) {
+    /* under an emulator (make test-aarch64) these 100-300 MB models take
+     * minutes per test: the native runs cover them */
+    const char *wrapper = getenv("NB_TEST_WRAPPER");
+    emulated = wrapper && *wrapper;
     RUN(t_smollm2_chat);
     RUN(t_gemma3_270m);
     RUN(t_reference_dirs);
