@@ -11,6 +11,10 @@
 #   make demo          SmolLM2-135M answers a question (runs make models first)
 #   make test-aarch64  cross-compile (aarch64-linux-gnu-gcc, static, OPENMP=0)
 #                      into build-aarch64/ and run the tests under qemu-aarch64
+#   make mcu MCU=cortex-m7   freestanding core for a Cortex-M (m4, m7, m55; mcu-all)
+#   make embedded-example    stories260K Q8_0 as a const array, one static RAM block
+#   make firmware-run  the same on an MPS2 Cortex-M4 under qemu-system-arm
+#                      (docs/embedded.md)
 #
 # Portable by default: no -march=native. The SIMD dot products are compiled
 # with per-file flags and chosen at run time (lib/formats/dot.c); pass e.g.
@@ -112,6 +116,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(TEST_SUPPORT_OBJ) $(ST
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(HARNESS_OBJ) $(TEST_SUPPORT_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LDLIBS)
 
+# test_embedded counts every heap call of the library: only it gets the
+# linker's --wrap, so the other programs keep the plain libc allocator.
+$(BUILD)/tests/test_embedded: ALL_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
+
 test: tests
 	@sh tests/run.sh $(BUILD)/tests
 
@@ -148,6 +156,134 @@ test-aarch64:
 	    >$(AARCH64_BUILD)/qemu-bin/$$t; chmod +x $(AARCH64_BUILD)/qemu-bin/$$t; done
 	NB_TEST_WRAPPER='$(QEMU_AARCH64)' NB_BIN=$(AARCH64_BUILD)/qemu-bin sh tests/run.sh $(AARCH64_BUILD)/tests
 
+# Embedded demo (docs/embedded.md): stories260K Q8_0 from $(SHARED) linked
+# into the program as a const array that tools/bin2c.c generates at build
+# time under $(BUILD) (never committed), parsed in place, run in one static
+# RAM block. bin2c runs on this machine, so it is built with HOSTCC even
+# when CC is a cross compiler.
+HOSTCC  ?= cc
+EMBED_MODEL ?= $(SHARED)/reference/stories260K/Q8_0/model.gguf
+BIN2C   := $(BUILD)/host/bin2c
+EMBEDDED_EXAMPLE := $(BUILD)/examples/embedded_model
+EMBEDDED_OBJ := $(BUILD)/obj/examples/embedded/host.o $(BUILD)/obj/examples/embedded/demo.o
+.PHONY: embedded-example
+
+$(BIN2C): tools/bin2c.c
+	@mkdir -p $(dir $@)
+	$(HOSTCC) -std=c11 -O2 $(WARN) -o $@ $<
+
+$(BUILD)/embedded/model_data.c: $(EMBED_MODEL) $(BIN2C)
+	@mkdir -p $(dir $@)
+	$(BIN2C) $< nb_model_bytes $@
+
+$(BUILD)/obj/embedded/model_data.o: $(BUILD)/embedded/model_data.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -c $< -o $@
+
+$(EMBEDDED_EXAMPLE): $(EMBEDDED_OBJ) $(BUILD)/obj/embedded/model_data.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(EMBEDDED_OBJ) $(BUILD)/obj/embedded/model_data.o $(STATIC) $(ALL_LDFLAGS) $(LDLIBS)
+
+embedded-example: $(EMBEDDED_EXAMPLE)
+	$(EMBEDDED_EXAMPLE)
+
+# the tests run it when the shared model is there
+ifneq ($(wildcard $(EMBED_MODEL)),)
+tests: $(EMBEDDED_EXAMPLE)
+endif
+-include $(EMBEDDED_OBJ:.o=.d)
+
+# Freestanding core for microcontrollers (docs/embedded.md): the layers a
+# firmware links (core, gguf, formats, model, text; not io, quantize, tools)
+# as a static library for one Cortex-M, built without the heap
+# (NB_NO_MALLOC: every allocation comes from the caller's arena), then
+# checked to reference no stdio stream, file, thread or heap function, and
+# its size printed. newlib supplies what remains: memcpy/memset/strlen …,
+# libm, and snprintf/vsnprintf (error messages, GGUF key names).
+#   make mcu MCU=cortex-m7      (cortex-m4, cortex-m55)
+MCU       ?= cortex-m7
+MCU_CROSS ?= arm-none-eabi-
+MCU_ROOT  ?= build-mcu
+MCU_BUILD ?= $(MCU_ROOT)/$(MCU)
+MCU_FLAGS_cortex-m4  := -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+MCU_FLAGS_cortex-m7  := -mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard
+MCU_FLAGS_cortex-m55 := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
+MCU_FLAGS := $(MCU_FLAGS_$(MCU))
+# -Wno-format: newlib's int32_t/uint32_t are long, and the library's error
+# messages print them with %d/%u (int and long are the same 32 bits in the
+# Arm EABI, so the output is right; PRId32 everywhere would silence it)
+MCU_CFLAGS := -std=c11 $(WARN) -Wno-format -Os -g -ffunction-sections -fdata-sections \
+  $(MCU_FLAGS) -DNB_NO_MALLOC -Iinclude -Ilib -MMD -MP
+MCU_SRC   := $(sort $(wildcard lib/core/*.c lib/gguf/*.c lib/formats/*.c lib/model/*.c lib/text/*.c))
+MCU_OBJ   := $(MCU_SRC:%.c=$(MCU_BUILD)/obj/%.o)
+MCU_LIB   := $(MCU_BUILD)/libnibble.a
+# what a freestanding core must not call
+MCU_FORBIDDEN := '^(fopen|fclose|fread|fwrite|fseek|ftell|fflush|fprintf|printf|vfprintf|puts|fputs|putchar|fputc|open|close|read|write|mmap|munmap|malloc|calloc|realloc|free|pthread_.*|omp_.*|GOMP_.*|exit|abort)$$'
+.PHONY: mcu mcu-all
+
+$(MCU_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(MCU_CROSS)gcc $(MCU_CFLAGS) -c $< -o $@
+
+$(MCU_LIB): $(MCU_OBJ)
+	rm -f $@
+	$(MCU_CROSS)ar rcs $@ $^
+
+ifneq ($(filter mcu,$(MAKECMDGOALS)),)
+ifeq ($(MCU_FLAGS),)
+$(error MCU=$(MCU): known are cortex-m4 cortex-m7 cortex-m55)
+endif
+endif
+
+mcu: $(MCU_LIB)
+	@bad=$$($(MCU_CROSS)nm -u $(MCU_LIB) | awk '{print $$2}' | sort -u | grep -E $(MCU_FORBIDDEN)); \
+	  if [ -n "$$bad" ]; then echo "$(MCU_LIB) calls:" $$bad; exit 1; fi
+	@echo "$(MCU): $(MCU_LIB) references no stdio stream, file, thread or heap function"
+	@$(MCU_CROSS)size -t $(MCU_LIB) | tail -1 | \
+	  awk '{printf "$(MCU): text %d, data %d, bss %d bytes (all objects; a firmware links only what it calls)\n", $$1, $$2, $$3}'
+
+mcu-all:
+	$(MAKE) -s mcu MCU=cortex-m4 MCU_BUILD=$(MCU_ROOT)/cortex-m4
+	$(MAKE) -s mcu MCU=cortex-m7 MCU_BUILD=$(MCU_ROOT)/cortex-m7
+	$(MAKE) -s mcu MCU=cortex-m55 MCU_BUILD=$(MCU_ROOT)/cortex-m55
+
+-include $(MCU_OBJ:.o=.d)
+
+# Firmware (examples/firmware): the embedded demo on an MPS2 AN386 board
+# (Cortex-M4) under qemu-system-arm, stories260K Q8_0 in flash, text out
+# through semihosting. firmware-run compares its text with nb-run's greedy
+# text for the same file on this machine.
+FW_MCU   := cortex-m4
+FW_BUILD ?= $(MCU_ROOT)/firmware
+FW_ELF   := $(FW_BUILD)/firmware.elf
+FW_SRC   := examples/firmware/main.c examples/firmware/startup.c examples/embedded/demo.c
+QEMU_ARM ?= qemu-system-arm
+.PHONY: firmware firmware-run
+
+firmware:
+	$(MAKE) MCU=$(FW_MCU) MCU_BUILD=$(MCU_ROOT)/$(FW_MCU) mcu $(FW_ELF)
+
+$(FW_ELF): $(FW_SRC) examples/embedded/demo.h examples/firmware/semihost.h \
+           examples/firmware/mps2-an386.ld $(BUILD)/embedded/model_data.c $(MCU_LIB)
+	@mkdir -p $(dir $@)
+	$(MCU_CROSS)gcc $(filter-out -MMD -MP,$(MCU_CFLAGS)) -nostartfiles --specs=nano.specs \
+	  --specs=nosys.specs -Wl,--gc-sections -T examples/firmware/mps2-an386.ld -o $@ \
+	  $(FW_SRC) $(BUILD)/embedded/model_data.c $(MCU_LIB) -lm
+	$(MCU_CROSS)size $@
+
+firmware-run: firmware $(BUILD)/bin/nb-run
+	rm -f $(FW_BUILD)/run.txt
+	timeout 300 $(QEMU_ARM) -M mps2-an386 -nographic -monitor none -serial none \
+	  -chardev file,id=semihost,path=$(FW_BUILD)/run.txt \
+	  -semihosting-config enable=on,target=native,chardev=semihost -kernel $(FW_ELF)
+	@cat $(FW_BUILD)/run.txt
+	@grep -v '^# ' $(FW_BUILD)/run.txt >$(FW_BUILD)/text.txt
+	@$(BUILD)/bin/nb-run -m $(EMBED_MODEL) -p 'Once upon a time' -n 32 --temp 0 \
+	  >$(FW_BUILD)/host.txt 2>/dev/null
+	@if cmp -s $(FW_BUILD)/text.txt $(FW_BUILD)/host.txt; then \
+	  echo "firmware-run: the text equals nb-run's greedy text on this machine"; \
+	else echo "firmware-run: the text differs from nb-run's:"; cat $(FW_BUILD)/host.txt; exit 1; fi
+
 # libFuzzer: clang only; the parser sources are compiled straight in (only
 # what the reader needs: the SIMD kernels want per-file flags).
 FUZZ_DIR := $(BUILD)/fuzz
@@ -165,6 +301,6 @@ fuzz:
 	  -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 clean:
-	rm -rf build build-asan build-aarch64
+	rm -rf build build-asan build-aarch64 build-mcu
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_COMMON_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)

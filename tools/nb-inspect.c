@@ -2,6 +2,7 @@
  * nb-inspect: print what a GGUF file holds.
  *
  *   nb-inspect [--full] FILE.gguf
+ *   nb-inspect FILE.gguf --memory [-c CTX] [--kv f16|f32]
  *
  * Header facts, every metadata key with its type and value, the tensor
  * table and totals by tensor type, then whether nibble can run it as a
@@ -9,6 +10,9 @@
  * missing or mis-shaped tensor). The file is parsed completely before
  * anything is printed, so a bad file gives one error line on stderr and no
  * partial listing. Long strings and arrays are abbreviated unless --full.
+ * --memory prints what running the model takes instead: the bytes read in
+ * place (flash on a microcontroller) and every RAM block, each sized by the
+ * library's own *_size functions (docs/embedded.md).
  *
  * Exit status: 0 listed, 1 the file could not be read or is not valid GGUF,
  * 2 bad command line.
@@ -31,11 +35,16 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: nb-inspect [--full] FILE.gguf\n"
             "       nb-inspect FILE.gguf --dump TENSOR [-o OUT.f32]\n"
+            "       nb-inspect FILE.gguf --memory [-c CTX] [--kv f16|f32]\n"
             "Print the header, metadata, tensor table and size totals of a GGUF file.\n"
             "  --full          show every array element and whole strings (default: abbreviate)\n"
             "  --dump TENSOR   dequantize one tensor: print its shape, min/max/mean/rms and\n"
             "                  first values, or with -o write it as raw little-endian F32\n"
             "  -o OUT.f32      output file for --dump (written atomically)\n"
+            "  --memory        the memory budget of running the model: weights (read in\n"
+            "                  place: flash), GGUF index, tokenizer, KV cache, scratch, total RAM\n"
+            "  -c CTX          context length for --memory (default: min(trained, 2048))\n"
+            "  --kv f16|f32    KV cache type for --memory (default f16)\n"
             "  --help          show this help\n");
 }
 
@@ -429,19 +438,86 @@ static int dump_tensor(const char *path, const nb_gguf *g, const char *name, con
     return 0;
 }
 
+/* ---------------------------------------------------------------- memory */
+
+static void mem_row(const char *what, uint64_t bytes, const char *note) {
+    char human[32];
+    if (bytes >= 1024 * 1024)
+        snprintf(human, sizeof human, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+    else
+        snprintf(human, sizeof human, "%.1f KiB", (double)bytes / 1024.0);
+    printf("  %-24s %12" PRIu64 "  %11s%s%s\n", what, bytes, human, *note ? "  " : "", note);
+}
+
+/* The memory budget of running the model with this context: what stays in
+ * the file's bytes (read in place, so flash on a microcontroller) and each
+ * RAM block, sized by the same functions a caller sizes its arena with.
+ * The KV cache line is the cache's formula; scratch is the rest of
+ * nb_ctx_size, so the two always add up to what nb_ctx_init asks for. */
+static int print_memory(const char *path, const nb_gguf *g, int32_t n_ctx, int kv_f32) {
+    nb_err err = {0};
+    nb_model *m = malloc(sizeof *m);
+    if (!m) {
+        fprintf(stderr, "nb-inspect: out of memory\n");
+        return 1;
+    }
+    if (nb_model_load(g, m, &err) != NB_OK) {
+        fprintf(stderr, "nb-inspect: %s: cannot be run: %s\n", path, err.msg);
+        free(m);
+        return 1;
+    }
+    const nb_hparams *hp = &m->hp;
+    nb_ctx_params cp = {.n_ctx = n_ctx, .kv_f32 = kv_f32};
+    /* nb_ctx_init's default when n_ctx is 0 */
+    int32_t ctx_len = n_ctx > 0 ? n_ctx : hp->n_ctx_train < 2048 ? hp->n_ctx_train : 2048;
+    uint64_t tensor_bytes = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) tensor_bytes += g->tensors[i].nbytes;
+    uint64_t index = nb_gguf_index_size(g->base, g->size);
+    uint64_t tokenizer = nb_tokenizer_mem_size(g); /* 0: no vocabulary */
+    uint64_t ctx = nb_ctx_size(m, &cp);
+    uint64_t kv = 2ull * (uint64_t)hp->n_layer * (uint64_t)ctx_len * (uint64_t)hp->n_head_kv *
+                  (uint64_t)hp->head_dim * (kv_f32 ? 4u : 2u);
+    uint64_t sampler = nb_sampler_size(hp->n_vocab, NULL);
+    uint64_t logits = (uint64_t)hp->n_vocab * sizeof(float);
+    uint64_t views = sizeof(nb_model);
+    uint64_t ram = index + views + tokenizer + ctx + sampler + logits;
+    printf("memory: %s, %s, n_ctx %d, %s KV cache\n", path, nb_arch_name(hp->arch), ctx_len,
+           kv_f32 ? "F32" : "F16");
+    printf("read in place (flash):\n");
+    mem_row("model file", g->size, "the GGUF bytes, never copied");
+    mem_row("  of which weights", tensor_bytes, "tensor data");
+    printf("RAM:\n");
+    mem_row("GGUF index", index, "nb_gguf_index_size");
+    mem_row("model views", views, "sizeof(nb_model), this host");
+    mem_row("tokenizer", tokenizer, "nb_tokenizer_mem_size");
+    mem_row("KV cache", kv, "2 x n_layer x n_ctx x kv_dim x elem");
+    mem_row("scratch", ctx > kv ? ctx - kv : 0, "activations, logits, alignment");
+    mem_row("  context (nb_ctx_size)", ctx, "KV cache + scratch, one arena");
+    mem_row("sampler", sampler, "nb_sampler_size, default chain");
+    mem_row("logits", logits, "n_vocab floats for nb_decode");
+    mem_row("total RAM", ram, "");
+    free(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    const char *path = NULL, *dump = NULL, *out_path = NULL;
-    int opts_done = 0;
+    const char *path = NULL, *dump = NULL, *out_path = NULL, *ctx_arg = NULL, *kv_arg = NULL;
+    int opts_done = 0, memory = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!opts_done && a[0] == '-' && a[1]) {
             if (strcmp(a, "--full") == 0) g_full = 1;
-            else if ((strcmp(a, "--dump") == 0 || strcmp(a, "-o") == 0) && i + 1 >= argc) {
+            else if (strcmp(a, "--memory") == 0) memory = 1;
+            else if ((strcmp(a, "--dump") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "-c") == 0 ||
+                      strcmp(a, "--kv") == 0) &&
+                     i + 1 >= argc) {
                 fprintf(stderr, "nb-inspect: option '%s' needs a value\n", a);
                 usage(stderr);
                 return 2;
             } else if (strcmp(a, "--dump") == 0) dump = argv[++i];
             else if (strcmp(a, "-o") == 0) out_path = argv[++i];
+            else if (strcmp(a, "-c") == 0) ctx_arg = argv[++i];
+            else if (strcmp(a, "--kv") == 0) kv_arg = argv[++i];
             else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
                 return 0;
@@ -468,6 +544,33 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if ((ctx_arg || kv_arg) && !memory) {
+        fprintf(stderr, "nb-inspect: -c and --kv need --memory\n");
+        usage(stderr);
+        return 2;
+    }
+    if (memory && dump) {
+        fprintf(stderr, "nb-inspect: --memory and --dump are separate listings\n");
+        usage(stderr);
+        return 2;
+    }
+    long n_ctx = 0;
+    if (ctx_arg) {
+        char *end;
+        n_ctx = strtol(ctx_arg, &end, 10);
+        if (end == ctx_arg || *end || n_ctx < 1 || n_ctx > (1L << 24)) {
+            fprintf(stderr, "nb-inspect: -c: invalid context length '%s' (1..16777216)\n", ctx_arg);
+            return 2;
+        }
+    }
+    int kv_f32 = 0;
+    if (kv_arg) {
+        if (strcmp(kv_arg, "f32") == 0 || strcmp(kv_arg, "F32") == 0) kv_f32 = 1;
+        else if (strcmp(kv_arg, "f16") != 0 && strcmp(kv_arg, "F16") != 0) {
+            fprintf(stderr, "nb-inspect: --kv: '%s' is not f16 or f32\n", kv_arg);
+            return 2;
+        }
+    }
 
     nb_err err = {0};
     nb_file_map m;
@@ -483,6 +586,7 @@ int main(int argc, char **argv) {
     }
     int rc = 0;
     if (dump) rc = dump_tensor(path, &g, dump, out_path);
+    else if (memory) rc = print_memory(path, &g, (int32_t)n_ctx, kv_f32);
     else print_all(stdout, path, &g);
     nb_gguf_free(&g);
     nb_file_map_close(&m);
