@@ -638,6 +638,14 @@ typedef struct nb_ctx_params {
                             * F32 activations and KV cache); 0 (default): fast path,
                             * activations quantized to each weight type's
                             * partner format and integer dot products */
+    int32_t n_batch;       /* tokens per micro-batch of nb_decode (0: 32): the
+                            * weights are read once per batch; the scratch
+                            * grows with it (1: the least memory) */
+    int32_t n_threads;     /* threads of the matrix products and attention
+                            * (0: OpenMP's default, omp_get_max_threads(), read
+                            * by nb_ctx_size and nb_ctx_init: the scratch holds
+                            * one row per thread); 1 without OpenMP. Results
+                            * do not depend on it */
 } nb_ctx_params;
 
 typedef struct nb_ctx nb_ctx;
@@ -652,10 +660,17 @@ nb_status nb_ctx_init(nb_ctx **ctx, const nb_model *m, const nb_ctx_params *p, v
 void nb_ctx_reset(nb_ctx *ctx);
 int32_t nb_ctx_pos(const nb_ctx *ctx);
 int32_t nb_ctx_n_ctx(const nb_ctx *ctx);
-/* Run tokens at the next positions; `logits` (n_vocab floats, may be NULL)
- * receives the logits after the last one. */
+/* Threads this context computes with (1 without OpenMP). */
+int32_t nb_ctx_threads(const nb_ctx *ctx);
+/* Run tokens at the next positions (in micro-batches of n_batch); `logits`
+ * (n_vocab floats, may be NULL) receives the logits after the last one.
+ * The same numbers as running the tokens one call at a time. */
 nb_status nb_decode(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits,
                     nb_err *err);
+/* The same, with the logits after every token: `logits_all` receives
+ * n_tokens rows of n_vocab floats (perplexity, logits dumps). */
+nb_status nb_decode_all(nb_ctx *ctx, const int32_t *tokens, int32_t n_tokens, float *logits_all,
+                        nb_err *err);
 
 /* -------------------------------------------------------------- quantize */
 /* (quantize section: lib/quantize/) */

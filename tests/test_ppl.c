@@ -76,7 +76,7 @@ static double library_ppl(const char *model_path, const char *text_path) {
     int32_t *ids = malloc((len + 8) * sizeof *ids);
     CHECK_OK(nb_tokenize(&tok, text, len, 1, 0, ids, (int32_t)len + 8, &n, &err), err);
     CHECK(n >= CTX * CHUNKS && ids[0] == tok.bos_id);
-    nb_ctx_params cp = {CTX, 0, 0};
+    nb_ctx_params cp = {.n_ctx = CTX};
     size_t sz = nb_ctx_size(m, &cp);
     void *arena = malloc(sz);
     nb_ctx *ctx;

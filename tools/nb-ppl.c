@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "                       of MODEL from BASE (same vocabulary size; MODEL's tokenizer)\n"
             "  --f32                float path (dequantize weights, F32 activations and KV cache)\n"
             "  --kv-f32             F32 KV cache (default F16, as llama.cpp)\n"
-            "  -t N                 threads (accepted for compatibility; single-threaded for now)\n"
+            "  -t N                 threads (default: OpenMP's, e.g. OMP_NUM_THREADS; 1 without OpenMP)\n"
             "  -h, --help           this help\n");
 }
 
@@ -120,6 +120,10 @@ static double percentile(const double *sorted, size_t n, double f) {
     return sorted[i] + (p - (double)i) * (sorted[i + 1] - sorted[i]);
 }
 
+/* Scored positions per nb_decode_all call: the logits of PIECE positions
+ * (PIECE * n_vocab floats per model) are kept at once. */
+#define PIECE 32
+
 static size_t align16(size_t n) {
     return (n + 15) & ~(size_t)15;
 }
@@ -146,7 +150,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--kld-base")) { NEED_VALUE(); base_path = argv[++i]; }
         else if (!strcmp(a, "-c")) { NEED_VALUE(); if (parse_num(a, argv[++i], 3, 1 << 20, &d)) return 2; n_ctx = (int32_t)d; }
         else if (!strcmp(a, "--chunks")) { NEED_VALUE(); if (parse_num(a, argv[++i], -1e9, 1e9, &d)) return 2; max_chunks = (long)d; }
-        else if (!strcmp(a, "-t")) { NEED_VALUE(); if (parse_num(a, argv[++i], 1, 1024, &d)) return 2; }
+        else if (!strcmp(a, "-t")) { NEED_VALUE(); if (parse_num(a, argv[++i], 1, 256, &d)) return 2; cp.n_threads = (int32_t)d; }
         else {
             fprintf(stderr, "nb-ppl: unknown option '%s'\n", a);
             usage(stderr);
@@ -227,12 +231,12 @@ int main(int argc, char **argv) {
         goto done;
     }
 
-    /* one block: the context(s), then two n_vocab logits rows and two
+    /* one block: the context(s), then PIECE logits rows per model and two
      * n_vocab log-probability rows */
     cp.n_ctx = n_ctx;
     size_t sz_m = align16(nb_ctx_size(&lm->m, &cp));
     size_t sz_b = lb ? align16(nb_ctx_size(&lb->m, &cp)) : 0;
-    size_t sz_rows = 2 * align16((size_t)n_vocab * sizeof(float)) +
+    size_t sz_rows = 2 * align16((size_t)PIECE * n_vocab * sizeof(float)) +
                      2 * align16((size_t)n_vocab * sizeof(double));
     size_t total = sz_m + sz_b + sz_rows + 16;
     mem = malloc(total);
@@ -249,9 +253,9 @@ int main(int argc, char **argv) {
     }
     p += sz_m + sz_b;
     float *logits_m = (float *)p;
-    p += align16((size_t)n_vocab * sizeof(float));
+    p += align16((size_t)PIECE * n_vocab * sizeof(float));
     float *logits_b = (float *)p;
-    p += align16((size_t)n_vocab * sizeof(float));
+    p += align16((size_t)PIECE * n_vocab * sizeof(float));
     double *lp_m = (double *)p;
     p += align16((size_t)n_vocab * sizeof(double));
     double *lp_b = (double *)p;
@@ -279,21 +283,31 @@ int main(int argc, char **argv) {
         if (add_bos) chunk[0] = tok.bos_id;
         nb_ctx_reset(ctx_m);
         if (ctx_b) nb_ctx_reset(ctx_b);
-        /* token n_ctx-1 is only predicted, never run */
-        for (int32_t j = 0; j < n_ctx - 1; j++) {
-            int score = j >= first;
-            if (nb_decode(ctx_m, &chunk[j], 1, score ? logits_m : NULL, &err) ||
-                (ctx_b && nb_decode(ctx_b, &chunk[j], 1, score ? logits_b : NULL, &err))) {
-                fprintf(stderr, "\nnb-ppl: chunk %ld, position %d: %s\n", c + 1, j, err.msg);
-                chunk[0] = saved;
-                goto done;
+        /* the unscored first half in one call, no logits; then the scored
+         * positions PIECE at a time with the logits of each; token n_ctx-1
+         * is only predicted, never run */
+        if (nb_decode(ctx_m, chunk, first, NULL, &err) ||
+            (ctx_b && nb_decode(ctx_b, chunk, first, NULL, &err))) {
+            fprintf(stderr, "\nnb-ppl: chunk %ld: %s\n", c + 1, err.msg);
+            chunk[0] = saved;
+            goto done;
+        }
+        for (int32_t j = first; j < n_ctx - 1; j++) {
+            int32_t k = (j - first) % PIECE; /* row of position j */
+            if (k == 0) {
+                int32_t n = n_ctx - 1 - j < PIECE ? n_ctx - 1 - j : PIECE;
+                if (nb_decode_all(ctx_m, &chunk[j], n, logits_m, &err) ||
+                    (ctx_b && nb_decode_all(ctx_b, &chunk[j], n, logits_b, &err))) {
+                    fprintf(stderr, "\nnb-ppl: chunk %ld, position %d: %s\n", c + 1, j, err.msg);
+                    chunk[0] = saved;
+                    goto done;
+                }
             }
-            if (!score) continue;
             int32_t next = chunk[j + 1];
-            int32_t top_m = log_softmax(logits_m, n_vocab, lp_m);
+            int32_t top_m = log_softmax(logits_m + (size_t)k * n_vocab, n_vocab, lp_m);
             stat_add(&nll, -lp_m[next]);
             if (ctx_b) {
-                int32_t top_b = log_softmax(logits_b, n_vocab, lp_b);
+                int32_t top_b = log_softmax(logits_b + (size_t)k * n_vocab, n_vocab, lp_b);
                 double d = 0;
                 for (int32_t v = 0; v < n_vocab; v++) d += exp(lp_b[v]) * (lp_b[v] - lp_m[v]);
                 stat_add(&kl, d);

@@ -20,7 +20,7 @@ static void usage(FILE *f) {
             "usage: nb-run -m MODEL.gguf (-p PROMPT | -f FILE) [options]\n"
             "  -n N                 tokens to generate (default 128; stops at EOS)\n"
             "  -c N                 context length (default: model's, at most 2048)\n"
-            "  -t N                 threads (accepted for compatibility; single-threaded for now)\n"
+            "  -t N                 threads (default: OpenMP's, e.g. OMP_NUM_THREADS; 1 without OpenMP)\n"
             "  --temp T             temperature (default 0.8; 0 = greedy)\n"
             "  --top-k K            (default 40; 0 = off)\n"
             "  --top-p P            (default 0.95; 1 = off)\n"
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--logits-out")) { NEED_VALUE(); logits_out = argv[++i]; }
         else if (!strcmp(a, "-n")) { NEED_VALUE(); if (parse_num(a, argv[++i], 0, 1e7, &d)) return 2; n_gen = (int)d; }
         else if (!strcmp(a, "-c")) { NEED_VALUE(); if (parse_num(a, argv[++i], 1, 1 << 24, &d)) return 2; cp.n_ctx = (int32_t)d; }
-        else if (!strcmp(a, "-t")) { NEED_VALUE(); if (parse_num(a, argv[++i], 1, 1024, &d)) return 2; }
+        else if (!strcmp(a, "-t")) { NEED_VALUE(); if (parse_num(a, argv[++i], 1, 256, &d)) return 2; cp.n_threads = (int32_t)d; }
         else if (!strcmp(a, "--temp")) { NEED_VALUE(); if (parse_num(a, argv[++i], 0, 1e6, &d)) return 2; sp.temp = (float)d; }
         else if (!strcmp(a, "--top-k")) { NEED_VALUE(); if (parse_num(a, argv[++i], 0, 1e9, &d)) return 2; sp.top_k = (int32_t)d; }
         else if (!strcmp(a, "--top-p")) { NEED_VALUE(); if (parse_num(a, argv[++i], 0, 1, &d)) return 2; sp.top_p = (float)d; }
@@ -241,14 +241,15 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
     double t1 = nb_tool_now_s();
-    for (int32_t i = 0; i < n_prompt; i++) {
-        float *dst = logits_out ? logits + (size_t)i * n_vocab : logits;
-        if (nb_decode(ctx, &ids[i], 1, dst, &err)) {
-            fprintf(stderr, "\nnb-run: %s\n", err.msg);
-            return 1;
-        }
-        nb_sampler_accept(smp, ids[i]);
+    /* the whole prompt in one call (micro-batches inside); every
+     * position's logits only when they are written out */
+    nb_status ds = logits_out ? nb_decode_all(ctx, ids, n_prompt, logits, &err)
+                              : nb_decode(ctx, ids, n_prompt, logits, &err);
+    if (ds) {
+        fprintf(stderr, "\nnb-run: %s\n", err.msg);
+        return 1;
     }
+    for (int32_t i = 0; i < n_prompt; i++) nb_sampler_accept(smp, ids[i]);
     double t_prompt = nb_tool_now_s() - t1;
     if (logits_out &&
         write_nblg(logits_out, model_path, ids, n_prompt, n_vocab, logits))

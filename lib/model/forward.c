@@ -1,6 +1,6 @@
 /*
  * The forward pass of every supported family (llama, qwen2, qwen3, phi3,
- * gemma2, gemma3). Two paths share it, differing only in matvec and
+ * gemma2, gemma3). Two paths share it, differing only in matmul and
  * the KV cache storage: the float path (the readable reference: weights
  * dequantized one row at a time, F32 activations) and the fast path
  * (activations quantized to each weight's partner format, integer block dot
@@ -31,8 +31,24 @@
 #include "model.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenMP only when built with it: `make OPENMP=0` must build without
+ * unknown-pragma warnings, and then everything runs on one thread. */
+#ifdef _OPENMP
+#define NB_OMP(directive) _Pragma(directive)
+static int thread_id(void) { return omp_get_thread_num(); }
+#else
+#define NB_OMP(directive)
+static int thread_id(void) { return 0; }
+#endif
 
 /* ------------------------------------------------------------- sizes */
+
+#define NB_DEFAULT_BATCH 32
+#define NB_MAX_THREADS 256
 
 static size_t align16(size_t n) {
     return (n + 15) & ~(size_t)15;
@@ -44,13 +60,41 @@ static int32_t ctx_len(const nb_model *m, const nb_ctx_params *p) {
     return n;
 }
 
+static int32_t ctx_batch(const nb_ctx_params *p) {
+    return p && p->n_batch > 0 ? p->n_batch : NB_DEFAULT_BATCH;
+}
+
+/* The thread count decides how many per-thread scratch rows the arena
+ * holds, so nb_ctx_size and nb_ctx_init must see the same number: the
+ * caller's, or OpenMP's default at the time of the call; 1 without OpenMP. */
+static int32_t ctx_threads(const nb_ctx_params *p) {
+#ifdef _OPENMP
+    int32_t n = p && p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
+    return n < 1 ? 1 : n > NB_MAX_THREADS ? NB_MAX_THREADS : n;
+#else
+    (void)p;
+    return 1;
+#endif
+}
+
 /* Every buffer of struct nb_ctx, in layout order; `base` NULL just sizes. */
-static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx, int kv_f16) {
+static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx, int kv_f16,
+                     int32_t n_batch, int32_t n_threads) {
     const nb_hparams *hp = &m->hp;
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     size_t max_row = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd);
     if (q_dim > max_row) max_row = q_dim;
+    size_t xb_dim = (size_t)hp->n_embd > q_dim ? (size_t)hp->n_embd : q_dim;
+    /* partner formats take at most 4 bytes per value (F32); + one block */
+    size_t act_stride = align16(max_row * 4 + 512);
+    size_t B = (size_t)n_batch;
+    if (base) {
+        c->xb_dim = (int32_t)xb_dim;
+        c->qkv_dim = (int32_t)(q_dim + 2 * kv_dim);
+        c->max_row = (int32_t)max_row;
+        c->act_stride = act_stride;
+    }
     size_t off = align16(sizeof(nb_ctx));
 #define TAKE_BYTES(field, bytes)                                      \
     do {                                                              \
@@ -58,20 +102,20 @@ static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx,
         off += align16((size_t)(bytes));                              \
     } while (0)
 #define TAKE(field, count) TAKE_BYTES(field, (size_t)(count) * sizeof(float))
-    TAKE(x, hp->n_embd);
-    TAKE(xb, (size_t)hp->n_embd > q_dim ? (size_t)hp->n_embd : q_dim);
-    TAKE(xb2, hp->n_embd);
+    TAKE(x, B * hp->n_embd);
+    TAKE(xb, B * xb_dim);
+    TAKE(xb2, B * hp->n_embd);
     /* q, k, v side by side: a fused Wqkv (phi3) writes all three at once */
-    TAKE(q, q_dim + 2 * kv_dim);
-    TAKE(att, n_ctx);
+    TAKE(q, B * (q_dim + 2 * kv_dim));
+    /* per thread: n_ctx scores, then 8 keys as floats (attention_head) */
+    TAKE(att, (size_t)n_threads * ((size_t)n_ctx + 8 * (size_t)hp->head_dim));
     /* gate then up: a fused ffn_up (phi3) writes both at once */
-    TAKE(hb, 2 * (size_t)hp->n_ff);
-    TAKE(row, max_row);
+    TAKE(hb, B * 2 * (size_t)hp->n_ff);
+    TAKE(row, (size_t)n_threads * max_row);
     TAKE(logits, hp->n_vocab);
     TAKE(rope_inv, hp->n_rot / 2);
     TAKE(rope_inv_swa, hp->n_rot / 2);
-    /* partner formats take at most 4 bytes per value (F32); + one block */
-    TAKE_BYTES(act, max_row * 4 + 512);
+    TAKE_BYTES(act, B * act_stride);
     size_t kv_elem = kv_f16 ? 2 : 4;
     TAKE_BYTES(key_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
     TAKE_BYTES(value_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
@@ -86,7 +130,8 @@ static int kv_is_f16(const nb_ctx_params *p) {
 }
 
 size_t nb_ctx_size(const nb_model *m, const nb_ctx_params *p) {
-    return layout(NULL, NULL, m, ctx_len(m, p), kv_is_f16(p)) + 15; /* + arena alignment */
+    return layout(NULL, NULL, m, ctx_len(m, p), kv_is_f16(p), ctx_batch(p), ctx_threads(p)) +
+           15; /* + arena alignment */
 }
 
 nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, void *arena,
@@ -94,6 +139,9 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     if (!out || !m || !arena) return nb_errf(err, NB_ERR_INVALID_ARG, "nb_ctx_init: NULL argument");
     int32_t n_ctx = ctx_len(m, p);
     if (n_ctx <= 0) return nb_errf(err, NB_ERR_INVALID_ARG, "n_ctx %d must be positive", n_ctx);
+    if (p && (p->n_batch < 0 || p->n_threads < 0))
+        return nb_errf(err, NB_ERR_INVALID_ARG, "n_batch %d and n_threads %d must not be negative",
+                       p->n_batch, p->n_threads);
     size_t need = nb_ctx_size(m, p);
     if (arena_size < need)
         return nb_errf(err, NB_ERR_NOMEM, "arena of %zu bytes is too small: the context needs %zu",
@@ -101,10 +149,9 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     uint8_t *base = (uint8_t *)arena + ((16 - ((uintptr_t)arena & 15)) & 15);
     nb_ctx *c = (nb_ctx *)base;
     memset(c, 0, sizeof *c);
-    layout(c, base, m, n_ctx, kv_is_f16(p));
-    c->k = c->q + (size_t)m->hp.n_head * m->hp.head_dim;
-    c->v = c->k + (size_t)m->hp.n_head_kv * m->hp.head_dim;
-    c->hb2 = c->hb + m->hp.n_ff;
+    c->n_batch = ctx_batch(p);
+    c->n_threads = ctx_threads(p);
+    layout(c, base, m, n_ctx, kv_is_f16(p), c->n_batch, c->n_threads);
     c->m = m;
     c->kv_f16 = kv_is_f16(p);
     c->float_path = p && p->float_path;
@@ -144,35 +191,65 @@ int32_t nb_ctx_n_ctx(const nb_ctx *ctx) {
     return ctx->n_ctx;
 }
 
-/* ------------------------------------------------------------- steps */
-
-/* One row of a weight tensor as floats. */
-static const float *weight_row(nb_ctx *c, const nb_gguf_tensor *w, int64_t r) {
-    const nb_type_info *ti = nb_type_get(w->type);
-    size_t row_bytes = nb_row_size(w->type, w->ne[0]);
-    ti->to_float((const uint8_t *)w->data + (size_t)r * row_bytes, c->row, w->ne[0]);
-    return c->row;
+int32_t nb_ctx_threads(const nb_ctx *ctx) {
+    return ctx->n_threads;
 }
 
-/* out[r] = W[r] . x for each of W's rows; W is (n_in = ne[0]) x n_out.
- * Fast path (as llama.cpp): x is converted once to the weight type's
- * partner format and each row is an integer-block dot product. Float path:
- * each row dequantized, F32 dot. */
-static void matvec(nb_ctx *c, float *out, const nb_gguf_tensor *w, const float *x) {
+/* ------------------------------------------------------------- steps */
+
+/* One row of a weight tensor as floats, into `dst` (max_row floats). */
+static const float *weight_row(float *dst, const nb_gguf_tensor *w, int64_t r) {
+    const nb_type_info *ti = nb_type_get(w->type);
+    size_t row_bytes = nb_row_size(w->type, w->ne[0]);
+    ti->to_float((const uint8_t *)w->data + (size_t)r * row_bytes, dst, w->ne[0]);
+    return dst;
+}
+
+/* out[t][r] = W[r] . x[t] for each of W's rows and each of the n tokens of
+ * a batch; W is (n_in = ne[0]) x n_out; rows t of x and of out lie x_stride
+ * and out_stride floats apart. The outer loop runs over weight rows so
+ * that a row, once read from memory, serves every token of the batch while
+ * it is in cache: a prompt streams the weights once per batch instead of
+ * once per token. Rows are split among the threads; each output is computed
+ * by one thread with the same operations whatever the thread count or the
+ * batch size, so results depend on neither.
+ * Fast path (as llama.cpp): each x[t] is converted once to the weight
+ * type's partner format and each row is an integer-block dot product.
+ * Float path: each row dequantized (into the thread's own row buffer),
+ * F32 dot. */
+static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
+                   const float *x, size_t x_stride) {
     int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
     const nb_type_info *ti = nb_type_get(w->type);
+    const uint8_t *wdata = (const uint8_t *)w->data;
+    size_t row_bytes = nb_row_size(w->type, n_in);
+    /* below ~256K multiply-adds (tens of microseconds) waking the other
+     * threads costs more than it saves: tiny models, and k and v of one
+     * token; the results are the same either way */
+    int par = (double)n_in * (double)n_out * n >= 262144.0;
+    (void)par; /* unused without OpenMP */
     if (!c->float_path && ti->vec_dot) {
-        nb_type_get(ti->vec_dot_type)->from_float(x, c->act, n_in);
-        size_t row_bytes = nb_row_size(w->type, n_in);
+        const nb_type_info *partner = nb_type_get(ti->vec_dot_type);
+        uint8_t *act = (uint8_t *)c->act;
+        size_t as = c->act_stride;
+        NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par && n > 1)")
+        for (int32_t t = 0; t < n; t++) partner->from_float(x + t * x_stride, act + t * as, n_in);
+        NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
         for (int64_t r = 0; r < n_out; r++)
-            ti->vec_dot(n_in, &out[r], (const uint8_t *)w->data + (size_t)r * row_bytes, c->act);
+            for (int32_t t = 0; t < n; t++)
+                ti->vec_dot(n_in, &out[t * out_stride + r], wdata + (size_t)r * row_bytes,
+                            act + t * as);
         return;
     }
+    NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
     for (int64_t r = 0; r < n_out; r++) {
-        const float *row = weight_row(c, w, r);
-        float sum = 0.0f;
-        for (int64_t i = 0; i < n_in; i++) sum += row[i] * x[i];
-        out[r] = sum;
+        const float *row = weight_row(c->row + (size_t)thread_id() * c->max_row, w, r);
+        for (int32_t t = 0; t < n; t++) {
+            const float *xt = x + t * x_stride;
+            float sum = 0.0f;
+            for (int64_t i = 0; i < n_in; i++) sum += row[i] * xt[i];
+            out[t * out_stride + r] = sum;
+        }
     }
 }
 
@@ -228,9 +305,26 @@ static void softmax(float *x, int32_t n) {
     for (int32_t i = 0; i < n; i++) x[i] /= sum;
 }
 
+/* F16 -> F32 without branches (the attention's innermost loops): the
+ * exponent and mantissa bits moved into place and multiplied by 2^112,
+ * which rebiases the exponent and turns F16 subnormals, read as F32
+ * subnormals, into their exact values; Inf and NaN are set apart. The same
+ * values as nb_fp16_to_f32. */
+static inline float h2f(uint16_t h) {
+    uint32_t u = (uint32_t)(h & 0x7fff) << 13;
+    float f;
+    memcpy(&f, &u, 4);
+    f *= 0x1p112f;
+    memcpy(&u, &f, 4);
+    if ((h & 0x7c00) == 0x7c00) u = 0x7f800000u | ((uint32_t)(h & 0x3ff) << 13) | (h & 0x3ff ? 0x400000u : 0);
+    u |= (uint32_t)(h & 0x8000) << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* Cache element at flat index idx (F32 or F16 storage). */
 static inline float kv_get(const nb_ctx *c, const void *cache, size_t idx) {
-    return c->kv_f16 ? nb_fp16_to_f32(((const uint16_t *)cache)[idx]) : ((const float *)cache)[idx];
+    return c->kv_f16 ? h2f(((const uint16_t *)cache)[idx]) : ((const float *)cache)[idx];
 }
 
 /* With an F16 cache, llama.cpp's matrix products round the other operand
@@ -239,39 +333,89 @@ static inline float f16_if(const nb_ctx *c, float x) {
     return c->kv_f16 ? nb_fp16_to_f32(nb_f32_to_fp16(x)) : x;
 }
 
-/* Causal grouped-query attention of position `pos` over the cache of one
- * layer: each query head h reads kv head h / (n_head / n_head_kv). A local
- * layer sees only the last n_swa positions (sliding window, Beltagy et al.
- * 2020; llama.cpp masks a key when pos - t >= n_swa). Scores are scaled by
- * attn_scale (llama.cpp scales q instead for gemma and phi3: the same
- * numbers for a power-of-two scale such as 1/sqrt(64)) and, for gemma2,
- * soft-capped before the softmax. */
-static void attention(nb_ctx *c, float *out, float *q, const void *kcache,
-                      const void *vcache, int32_t pos, int local) {
+/* One query head of the token at position `pos` over the cache of one
+ * layer (causal: keys 0..pos), into oh (head_dim); `att` holds n_ctx
+ * scores and then 8 * head_dim floats of scratch. A local layer sees only the last n_swa positions (sliding
+ * window, Beltagy et al. 2020; llama.cpp masks a key when pos - t >= n_swa).
+ * Scores are scaled by attn_scale (llama.cpp scales q instead for gemma and
+ * phi3: the same numbers for a power-of-two scale such as 1/sqrt(64)) and,
+ * for gemma2, soft-capped before the softmax. */
+static void attention_head(const nb_ctx *c, float *oh, float *qh, const void *kcache,
+                           const void *vcache, int32_t kvh, int32_t pos, int local, float *att) {
     const nb_hparams *hp = &c->m->hp;
-    int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
     int32_t t0 = local && pos >= hp->n_swa ? pos - hp->n_swa + 1 : 0;
     float scale = hp->attn_scale;
-    for (int32_t h = 0; h < hp->n_head; h++) {
-        float *qh = q + h * hd;
-        for (int32_t i = 0; i < hd; i++) qh[i] = f16_if(c, qh[i]);
-        int32_t kvh = h / group;
-        for (int32_t t = t0; t <= pos; t++) {
-            size_t kt = (size_t)t * kv_dim + (size_t)kvh * hd;
-            float s = 0.0f;
-            for (int32_t i = 0; i < hd; i++) s += qh[i] * kv_get(c, kcache, kt + i);
-            s *= scale;
-            if (hp->attn_softcap > 0.0f) s = softcap(s, hp->attn_softcap);
-            c->att[t] = s;
+    for (int32_t i = 0; i < hd; i++) qh[i] = f16_if(c, qh[i]);
+    /* F16 cache: eight keys at a time, converted into kt (i-major) so that
+     * the eight sums can run side by side in vector lanes; each still goes
+     * over i in order: the same bits as one key alone */
+    float *kt = att + c->n_ctx;
+    const uint16_t *k16 = (const uint16_t *)kcache, *v16 = (const uint16_t *)vcache;
+    int32_t t = t0;
+    for (; c->kv_f16 && t + 7 <= pos; t += 8) {
+        for (int32_t j = 0; j < 8; j++) {
+            const uint16_t *kr = k16 + (size_t)(t + j) * kv_dim + (size_t)kvh * hd;
+            for (int32_t i = 0; i < hd; i++) kt[i * 8 + j] = h2f(kr[i]);
         }
-        softmax(c->att + t0, pos + 1 - t0);
-        float *oh = out + h * hd;
-        for (int32_t i = 0; i < hd; i++) oh[i] = 0.0f;
-        for (int32_t t = t0; t <= pos; t++) {
-            size_t vt = (size_t)t * kv_dim + (size_t)kvh * hd;
-            float p = f16_if(c, c->att[t]);
-            for (int32_t i = 0; i < hd; i++) oh[i] += p * kv_get(c, vcache, vt + i);
+        float s8[8] = {0};
+        for (int32_t i = 0; i < hd; i++) {
+            const float qi = qh[i], *ki = kt + i * 8;
+            for (int32_t j = 0; j < 8; j++) s8[j] += qi * ki[j];
         }
+        for (int32_t j = 0; j < 8; j++) att[t + j] = s8[j];
+    }
+    for (; t <= pos; t++) {
+        size_t at = (size_t)t * kv_dim + (size_t)kvh * hd;
+        float s = 0.0f;
+        for (int32_t i = 0; i < hd; i++) s += qh[i] * kv_get(c, kcache, at + i);
+        att[t] = s;
+    }
+    for (t = t0; t <= pos; t++) {
+        float s = att[t] * scale;
+        att[t] = hp->attn_softcap > 0.0f ? softcap(s, hp->attn_softcap) : s;
+    }
+    softmax(att + t0, pos + 1 - t0);
+    for (t = t0; t <= pos; t++) att[t] = f16_if(c, att[t]);
+    /* out = sum over t of att[t] * v[t], each out[i] summed over t in
+     * order; on an F16 cache eight i at a time in local sums */
+    int32_t i0 = 0;
+    for (; c->kv_f16 && i0 + 8 <= hd; i0 += 8) {
+        float o8[8] = {0};
+        for (t = t0; t <= pos; t++) {
+            const uint16_t *vr = v16 + (size_t)t * kv_dim + (size_t)kvh * hd + i0;
+            const float p = att[t];
+            for (int32_t j = 0; j < 8; j++) o8[j] += p * h2f(vr[j]);
+        }
+        for (int32_t j = 0; j < 8; j++) oh[i0 + j] = o8[j];
+    }
+    for (int32_t i = i0; i < hd; i++) {
+        float o = 0.0f;
+        for (t = t0; t <= pos; t++)
+            o += att[t] * kv_get(c, vcache, (size_t)t * kv_dim + (size_t)kvh * hd + i);
+        oh[i] = o;
+    }
+}
+
+/* Causal grouped-query attention of the n tokens of a batch (positions
+ * pos0 ..), whose keys and values are already in the cache: each query
+ * head h reads kv head h / (n_head / n_head_kv); token t sees positions up
+ * to pos0 + t, so within the batch the mask is causal as well. The
+ * (token, head) pairs are independent and split among the threads, each
+ * with its own row of scores. */
+static void attention(nb_ctx *c, int32_t n, int32_t pos0, const void *kcache, const void *vcache,
+                      int local) {
+    const nb_hparams *hp = &c->m->hp;
+    int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_pairs = n * hp->n_head;
+    int par = (double)n_pairs * (pos0 + n) * hd >= 262144.0; /* as in matmul */
+    (void)par;
+    NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
+    for (int32_t i = 0; i < n_pairs; i++) {
+        int32_t t = i / hp->n_head, h = i % hp->n_head;
+        float *att = c->att + (size_t)thread_id() * (c->n_ctx + 8 * (size_t)hd);
+        attention_head(c, c->xb + (size_t)t * c->xb_dim + (size_t)h * hd,
+                       c->q + (size_t)t * c->qkv_dim + (size_t)h * hd, kcache, vcache, h / group,
+                       pos0 + t, local, att);
     }
 }
 
@@ -300,15 +444,16 @@ static void geglu(float *hb, const float *hb2, int32_t n) {
     for (int32_t i = 0; i < n; i++) hb[i] = gelu(hb[i]) * hb2[i];
 }
 
-/* Append this position's k and v to the layer's cache. */
-static void store_kv(nb_ctx *c, void *kcache, void *vcache, int32_t pos, int32_t kv_dim) {
+/* Append one position's k and v to the layer's cache. */
+static void store_kv(nb_ctx *c, void *kcache, void *vcache, int32_t pos, int32_t kv_dim,
+                     const float *k, const float *v) {
     size_t at = (size_t)pos * kv_dim;
     if (c->kv_f16) {
-        nb_f32_to_f16_row(c->k, (uint16_t *)kcache + at, kv_dim);
-        nb_f32_to_f16_row(c->v, (uint16_t *)vcache + at, kv_dim);
+        nb_f32_to_f16_row(k, (uint16_t *)kcache + at, kv_dim);
+        nb_f32_to_f16_row(v, (uint16_t *)vcache + at, kv_dim);
     } else {
-        memcpy((float *)kcache + at, c->k, (size_t)kv_dim * sizeof(float));
-        memcpy((float *)vcache + at, c->v, (size_t)kv_dim * sizeof(float));
+        memcpy((float *)kcache + at, k, (size_t)kv_dim * sizeof(float));
+        memcpy((float *)vcache + at, v, (size_t)kv_dim * sizeof(float));
     }
 }
 
@@ -324,43 +469,59 @@ static void add_bias(float *v, const nb_gguf_tensor *b, int32_t n) {
     if (b) residual_add(v, (const float *)b->data, n); /* F32: nb_model_load */
 }
 
-/* q, k, v of this position: three matrices (+ biases, qwen2), or one fused
- * Wqkv (phi3) whose rows are Q, then K, then V, written straight into the
- * adjacent q, k, v buffers. */
-static void qkv_projections(nb_ctx *c, const nb_layer *L, const float *xb) {
+/* q, k, v of the n tokens of a batch: three matrices (+ biases, qwen2), or
+ * one fused Wqkv (phi3) whose rows are Q, then K, then V, written straight
+ * into each token's adjacent q, k, v. */
+static void qkv_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
     const nb_hparams *hp = &c->m->hp;
     int32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    size_t qs = (size_t)c->qkv_dim, xs = (size_t)c->xb_dim;
     if (L->wqkv) {
-        matvec(c, c->q, L->wqkv, xb);
+        matmul(c, n, c->q, qs, L->wqkv, c->xb, xs);
         return;
     }
-    matvec(c, c->q, L->wq, xb);
-    matvec(c, c->k, L->wk, xb);
-    matvec(c, c->v, L->wv, xb);
-    add_bias(c->q, L->bq, q_dim);
-    add_bias(c->k, L->bk, kv_dim);
-    add_bias(c->v, L->bv, kv_dim);
+    matmul(c, n, c->q, qs, L->wq, c->xb, xs);
+    matmul(c, n, c->q + q_dim, qs, L->wk, c->xb, xs);
+    matmul(c, n, c->q + q_dim + kv_dim, qs, L->wv, c->xb, xs);
+    for (int32_t t = 0; t < n; t++) {
+        float *q = c->q + t * qs;
+        add_bias(q, L->bq, q_dim);
+        add_bias(q + q_dim, L->bk, kv_dim);
+        add_bias(q + q_dim + kv_dim, L->bv, kv_dim);
+    }
 }
 
-/* gate and up projections: two matrices, or one stacked ffn_up (phi3)
- * whose first n_ff rows are the gate, written straight into hb, hb2. */
-static void gate_up_projections(nb_ctx *c, const nb_layer *L, const float *xb) {
+/* gate and up projections of the n tokens: two matrices, or one stacked
+ * ffn_up (phi3) whose first n_ff rows are the gate, written straight into
+ * each token's gate and up halves of hb. */
+static void gate_up_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
+    size_t hs = 2 * (size_t)c->m->hp.n_ff, xs = (size_t)c->xb_dim;
     if (L->fused_up) {
-        matvec(c, c->hb, L->ffn_up, xb);
+        matmul(c, n, c->hb, hs, L->ffn_up, c->xb, xs);
         return;
     }
-    matvec(c, c->hb, L->ffn_gate, xb);
-    matvec(c, c->hb2, L->ffn_up, xb);
+    matmul(c, n, c->hb, hs, L->ffn_gate, c->xb, xs);
+    matmul(c, n, c->hb + c->m->hp.n_ff, hs, L->ffn_up, c->xb, xs);
 }
 
-static void forward_token(nb_ctx *c, int32_t token, int32_t pos) {
+/* The n (<= n_batch) tokens at positions pos, pos + 1, ... through the
+ * model. Every step below is done for each token of the batch ("for t"),
+ * the matrix products for all of them at once. The logits: of every token
+ * into logits_all (n rows of n_vocab) when it is given, else of the last
+ * token into c->logits when want_last. */
+static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t pos,
+                          float *logits_all, int want_last) {
     const nb_model *m = c->m;
     const nb_hparams *hp = &m->hp;
-    int32_t dim = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
+    int32_t dim = hp->n_embd, q_dim = hp->n_head * hp->head_dim;
+    int32_t kv_dim = hp->n_head_kv * hp->head_dim, n_ff = hp->n_ff;
+    size_t xs = (size_t)c->xb_dim, qs = (size_t)c->qkv_dim, hs = 2 * (size_t)n_ff;
 
     /* embedding: one row of the (possibly quantized) table; gemma scales it */
-    const float *e = weight_row(c, m->tok_embd, token);
-    for (int32_t i = 0; i < dim; i++) c->x[i] = e[i] * hp->embd_scale;
+    for (int32_t t = 0; t < n; t++) {
+        const float *e = weight_row(c->row, m->tok_embd, tokens[t]);
+        for (int32_t i = 0; i < dim; i++) c->x[t * dim + i] = e[i] * hp->embd_scale;
+    }
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const nb_layer *L = &m->layers[l];
@@ -370,44 +531,64 @@ static void forward_token(nb_ctx *c, int32_t token, int32_t pos) {
         const float *inv_freq = L->swa ? c->rope_inv_swa : c->rope_inv;
 
         /* attention block */
-        rmsnorm(c->xb, c->x, norm_weight(L->attn_norm), dim, hp->rms_eps);
-        qkv_projections(c, L, c->xb);
-        if (L->attn_q_norm) {
-            head_rmsnorm(c->q, hp->n_head, hp->head_dim, norm_weight(L->attn_q_norm), hp->rms_eps);
-            head_rmsnorm(c->k, hp->n_head_kv, hp->head_dim, norm_weight(L->attn_k_norm), hp->rms_eps);
+        for (int32_t t = 0; t < n; t++)
+            rmsnorm(c->xb + t * xs, c->x + t * dim, norm_weight(L->attn_norm), dim, hp->rms_eps);
+        qkv_projections(c, L, n);
+        for (int32_t t = 0; t < n; t++) {
+            float *q = c->q + t * qs, *k = q + q_dim, *v = k + kv_dim;
+            if (L->attn_q_norm) {
+                head_rmsnorm(q, hp->n_head, hp->head_dim, norm_weight(L->attn_q_norm), hp->rms_eps);
+                head_rmsnorm(k, hp->n_head_kv, hp->head_dim, norm_weight(L->attn_k_norm),
+                             hp->rms_eps);
+            }
+            rope(q, hp->n_head, hp->head_dim, hp->n_rot, pos + t, inv_freq, hp->rope_neox,
+                 hp->rope_attn_factor);
+            rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, pos + t, inv_freq, hp->rope_neox,
+                 hp->rope_attn_factor);
+            store_kv(c, kcache, vcache, pos + t, kv_dim, k, v);
         }
-        rope(c->q, hp->n_head, hp->head_dim, hp->n_rot, pos, inv_freq, hp->rope_neox,
-             hp->rope_attn_factor);
-        rope(c->k, hp->n_head_kv, hp->head_dim, hp->n_rot, pos, inv_freq, hp->rope_neox,
-             hp->rope_attn_factor);
-        store_kv(c, kcache, vcache, pos, kv_dim);
-        attention(c, c->xb, c->q, kcache, vcache, pos, L->swa);
-        matvec(c, c->xb2, L->wo, c->xb);
-        if (L->attn_post_norm)
-            rmsnorm(c->xb2, c->xb2, norm_weight(L->attn_post_norm), dim, hp->rms_eps);
-        residual_add(c->x, c->xb2, dim);
+        attention(c, n, pos, kcache, vcache, L->swa);
+        matmul(c, n, c->xb2, (size_t)dim, L->wo, c->xb, xs);
+        for (int32_t t = 0; t < n; t++) {
+            float *b = c->xb2 + t * dim;
+            if (L->attn_post_norm) rmsnorm(b, b, norm_weight(L->attn_post_norm), dim, hp->rms_eps);
+            residual_add(c->x + t * dim, b, dim);
+        }
 
         /* feed-forward block */
-        rmsnorm(c->xb, c->x, norm_weight(L->ffn_norm), dim, hp->rms_eps);
-        gate_up_projections(c, L, c->xb);
-        if (hp->ffn_gelu)
-            geglu(c->hb, c->hb2, hp->n_ff);
-        else
-            swiglu(c->hb, c->hb2, hp->n_ff);
-        matvec(c, c->xb2, L->ffn_down, c->hb);
-        if (L->ffn_post_norm)
-            rmsnorm(c->xb2, c->xb2, norm_weight(L->ffn_post_norm), dim, hp->rms_eps);
-        residual_add(c->x, c->xb2, dim);
+        for (int32_t t = 0; t < n; t++)
+            rmsnorm(c->xb + t * xs, c->x + t * dim, norm_weight(L->ffn_norm), dim, hp->rms_eps);
+        gate_up_projections(c, L, n);
+        for (int32_t t = 0; t < n; t++) {
+            float *gate = c->hb + t * hs, *up = gate + n_ff;
+            if (hp->ffn_gelu)
+                geglu(gate, up, n_ff);
+            else
+                swiglu(gate, up, n_ff);
+        }
+        matmul(c, n, c->xb2, (size_t)dim, L->ffn_down, c->hb, hs);
+        for (int32_t t = 0; t < n; t++) {
+            float *b = c->xb2 + t * dim;
+            if (L->ffn_post_norm) rmsnorm(b, b, norm_weight(L->ffn_post_norm), dim, hp->rms_eps);
+            residual_add(c->x + t * dim, b, dim);
+        }
     }
-    rmsnorm(c->xb, c->x, norm_weight(m->output_norm), dim, hp->rms_eps);
-    matvec(c, c->logits, m->output, c->xb);
+
+    /* logits = Woutput rmsnorm(x): of tokens first .. n-1 only */
+    int32_t first = logits_all ? 0 : n - 1;
+    float *out = logits_all ? logits_all : c->logits;
+    if (!logits_all && !want_last) return;
+    for (int32_t t = first; t < n; t++)
+        rmsnorm(c->xb + (t - first) * xs, c->x + t * dim, norm_weight(m->output_norm), dim,
+                hp->rms_eps);
+    matmul(c, n - first, out, (size_t)hp->n_vocab, m->output, c->xb, xs);
     if (hp->final_softcap > 0.0f)
-        for (int32_t i = 0; i < hp->n_vocab; i++)
-            c->logits[i] = softcap(c->logits[i], hp->final_softcap);
+        for (size_t i = 0; i < (size_t)(n - first) * hp->n_vocab; i++)
+            out[i] = softcap(out[i], hp->final_softcap);
 }
 
-nb_status nb_decode(nb_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits,
-                    nb_err *err) {
+static nb_status check_tokens(const nb_ctx *c, const int32_t *tokens, int32_t n_tokens,
+                              nb_err *err) {
     const nb_hparams *hp = &c->m->hp;
     if (n_tokens < 0 || (n_tokens && !tokens))
         return nb_errf(err, NB_ERR_INVALID_ARG, "nb_decode: %d tokens", n_tokens);
@@ -418,8 +599,36 @@ nb_status nb_decode(nb_ctx *c, const int32_t *tokens, int32_t n_tokens, float *l
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return nb_errf(err, NB_ERR_INVALID_ARG, "token %d out of range (n_vocab %d)",
                            tokens[i], hp->n_vocab);
-    for (int32_t i = 0; i < n_tokens; i++) forward_token(c, tokens[i], c->pos++);
+    return NB_OK;
+}
+
+/* The tokens in micro-batches of up to n_batch; only the last batch's
+ * last token needs logits (when the caller wants them). */
+nb_status nb_decode(nb_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits,
+                    nb_err *err) {
+    nb_status s = check_tokens(c, tokens, n_tokens, err);
+    if (s) return s;
+    for (int32_t i = 0; i < n_tokens; i += c->n_batch) {
+        int32_t n = n_tokens - i < c->n_batch ? n_tokens - i : c->n_batch;
+        int last = i + n == n_tokens;
+        forward_batch(c, tokens + i, n, c->pos, NULL, last && logits);
+        c->pos += n;
+    }
     if (logits && n_tokens)
-        memcpy(logits, c->logits, (size_t)hp->n_vocab * sizeof(float));
+        memcpy(logits, c->logits, (size_t)c->m->hp.n_vocab * sizeof(float));
+    return NB_OK;
+}
+
+nb_status nb_decode_all(nb_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits_all,
+                        nb_err *err) {
+    nb_status s = check_tokens(c, tokens, n_tokens, err);
+    if (s) return s;
+    if (!logits_all && n_tokens)
+        return nb_errf(err, NB_ERR_INVALID_ARG, "nb_decode_all: NULL logits");
+    for (int32_t i = 0; i < n_tokens; i += c->n_batch) {
+        int32_t n = n_tokens - i < c->n_batch ? n_tokens - i : c->n_batch;
+        forward_batch(c, tokens + i, n, c->pos, logits_all + (size_t)i * c->m->hp.n_vocab, 0);
+        c->pos += n;
+    }
     return NB_OK;
 }

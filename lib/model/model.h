@@ -5,27 +5,32 @@
 #include "../core/core.h"
 
 /* Run state for one sequence: scratch buffers and the KV cache, all inside
- * the caller's arena (see nb_ctx_size). Shapes in the comments. */
+ * the caller's arena (see nb_ctx_size). A prompt runs in micro-batches of
+ * up to n_batch tokens, so the activation buffers hold one row per token of
+ * a batch: "(B, n)" is n_batch rows of n values, row t at t * stride. */
 struct nb_ctx {
     const nb_model *m;
     int32_t n_ctx;     /* KV cache positions                               */
     int32_t pos;       /* next position                                    */
     int32_t kv_f16;    /* KV cache stored as F16                           */
     int32_t float_path;
-    float *x;          /* (n_embd) residual stream                         */
-    float *xb;         /* (n_embd) activation inside a residual branch     */
-    float *xb2;        /* (n_embd) branch output before the residual add   */
-    float *q;          /* (n_head * head_dim) query; k and v follow it     */
-    float *k;          /* (kv_dim) key of this position                    */
-    float *v;          /* (kv_dim) value of this position                  */
-    float *att;        /* (n_ctx) attention scores of one head             */
-    float *hb;         /* (n_ff) gate activation; hb2 follows it           */
-    float *hb2;        /* (n_ff) up projection                             */
-    float *row;        /* (max row length) one dequantized weight row      */
-    float *logits;     /* (n_vocab)                                        */
+    int32_t n_batch;   /* tokens per micro-batch (B)                       */
+    int32_t n_threads; /* threads of the matrix products and attention     */
+    int32_t xb_dim;    /* row length of xb: max(n_embd, n_head * head_dim) */
+    int32_t qkv_dim;   /* row length of q: q_dim + 2 * kv_dim              */
+    int32_t max_row;   /* longest weight row (n_in of any matrix)          */
+    size_t act_stride; /* bytes of one activation row in a partner format  */
+    float *x;          /* (B, n_embd) residual stream                      */
+    float *xb;         /* (B, xb_dim) activation inside a residual branch  */
+    float *xb2;        /* (B, n_embd) branch output before the residual add */
+    float *q;          /* (B, qkv_dim) query, then key, then value         */
+    float *att;        /* (n_threads, n_ctx) attention scores of one head  */
+    float *hb;         /* (B, 2 * n_ff) gate, then up projection           */
+    float *row;        /* (n_threads, max_row) one dequantized weight row  */
+    float *logits;     /* (n_vocab) of the last token                      */
     float *rope_inv;   /* (n_rot / 2) inverse frequencies                  */
     float *rope_inv_swa; /* (n_rot / 2) the same for local layers          */
-    void *act;         /* (max row length) activation in a partner format  */
+    void *act;         /* (B, act_stride bytes) activations, partner format */
     void *key_cache;   /* (n_layer, n_ctx, kv_dim) F32 or F16              */
     void *value_cache; /* (n_layer, n_ctx, kv_dim) F32 or F16              */
 };
