@@ -63,7 +63,8 @@ nb_status nb_demo_run(void *ram, size_t ram_size, int32_t n_gen, nb_demo_write_f
     rep->tokenizer = TAKEN(&arena, before);
 
     /* 4. KV cache and scratch: the exact size the library asks for */
-    nb_ctx_params cp = {.n_ctx = NB_DEMO_N_CTX};
+    /* one token at a time: the smallest scratch (no prompt micro-batches) */
+    nb_ctx_params cp = {.n_ctx = NB_DEMO_N_CTX, .n_batch = 1};
     size_t ctx_size = nb_ctx_size(m, &cp);
     before = arena.used;
     void *ctx_mem = nb_arena_alloc(&arena, ctx_size);
