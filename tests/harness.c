@@ -84,6 +84,18 @@ const char *nb_test_bin_dir(void) {
     return (d && *d) ? d : NB_BIN_DIR;
 }
 
+char *nb_test_slurp(const char *path) {
+    size_t n;
+    char *t = nb_test_read_file(path, &n);
+    if (t) t[n] = 0;
+    return t;
+}
+
+int nb_test_system(const char *cmd) {
+    int rc = system(cmd);
+    return rc == -1 ? -1 : (rc >> 8) & 0xff;
+}
+
 void *nb_test_read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

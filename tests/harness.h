@@ -44,6 +44,10 @@ const char *nb_test_shared_dir(void);   /* NULL if the folder does not exist */
 const char *nb_test_bin_dir(void);
 /* Read a whole file into malloc'd memory; NULL on failure. */
 void *nb_test_read_file(const char *path, size_t *size);
+/* A whole file as a NUL-terminated string (malloc'd); NULL on failure. */
+char *nb_test_slurp(const char *path);
+/* Run a shell command; its exit status (-1 if it could not run). */
+int nb_test_system(const char *cmd);
 /* Write bytes to a file; 0 on success. */
 int nb_test_write_file(const char *path, const void *data, size_t size);
 /* A scratch directory for this test program (created on first use). */

@@ -279,13 +279,6 @@ static void t_exact_budget(void) {
 
 /* --------------------------------------------- the model as a const array */
 
-static char *slurp(const char *path) {
-    size_t n;
-    char *t = nb_test_read_file(path, &n);
-    if (t) t[n] = 0;
-    return t;
-}
-
 /* examples/embedded (make embedded-example): stories260K Q8_0 linked in as
  * a const array, parsed in place, one static RAM block. Its text must be
  * nb-run's greedy text for the same file. */
@@ -307,7 +300,7 @@ static void t_embedded_example(void) {
              "--temp 0 > %s 2>/dev/null",
              nb_test_bin_dir(), sh, want_out);
     CHECK(system(cmd) == 0);
-    char *got = slurp(out), *want = slurp(want_out), *report = slurp(err_out);
+    char *got = nb_test_slurp(out), *want = nb_test_slurp(want_out), *report = nb_test_slurp(err_out);
     CHECK(got && want && report);
     if (got && want && report) {
         CHECK_MSG(strcmp(got, want) == 0, "example: '%s'\nnb-run:  '%s'", got, want);
@@ -349,7 +342,7 @@ static void t_inspect_memory(void) {
         snprintf(cmd, sizeof cmd, "%s/nb-inspect %s --memory -c 512 --kv %s > %s 2>&1",
                  nb_test_bin_dir(), path, kv_f32 ? "f32" : "f16", out);
         CHECK(system(cmd) == 0);
-        char *t = slurp(out);
+        char *t = nb_test_slurp(out);
         CHECK(t != NULL);
         if (!t) break;
         nb_ctx_params cp = {.n_ctx = 512, .kv_f32 = kv_f32};

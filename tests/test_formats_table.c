@@ -72,11 +72,6 @@ static void t_table_dequant_reference(void) {
     }
 }
 
-static int run(const char *cmd) {
-    int rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
-
 static void t_inspect_dump(void) {
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
@@ -85,7 +80,7 @@ static void t_inspect_dump(void) {
     snprintf(out, sizeof out, "%s/dump.f32", nb_test_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s/nb-inspect %s --dump blk.0.ffn_gate.weight -o %s 2>/dev/null",
              nb_test_bin_dir(), model, out);
-    CHECK(run(cmd) == 0);
+    CHECK(nb_test_system(cmd) == 0);
     size_t n_out = 0, n_model = 0;
     float *dumped = nb_test_read_file(out, &n_out);
     void *bytes = nb_test_read_file(model, &n_model);
@@ -111,7 +106,7 @@ static void t_inspect_dump(void) {
     /* statistics mode */
     snprintf(cmd, sizeof cmd, "%s/nb-inspect %s --dump blk.0.ffn_gate.weight > %s/stats.txt",
              nb_test_bin_dir(), model, nb_test_tmp_dir());
-    CHECK(run(cmd) == 0);
+    CHECK(nb_test_system(cmd) == 0);
     snprintf(out, sizeof out, "%s/stats.txt", nb_test_tmp_dir());
     char *txt = nb_test_read_file(out, &n_out);
     CHECK(txt);
@@ -125,10 +120,10 @@ static void t_inspect_dump(void) {
     snprintf(out, sizeof out, "%s/none.f32", nb_test_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s/nb-inspect %s --dump no.such.tensor -o %s 2>/dev/null",
              nb_test_bin_dir(), model, out);
-    CHECK(run(cmd) == 1);
+    CHECK(nb_test_system(cmd) == 1);
     CHECK(nb_test_read_file(out, &n_out) == NULL);
     snprintf(cmd, sizeof cmd, "%s/nb-inspect %s -o %s 2>/dev/null", nb_test_bin_dir(), model, out);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
 }
 
 int main(void) {

@@ -10,25 +10,13 @@
 #define CTX 128
 #define CHUNKS 4
 
-static int run(const char *cmd) {
-    int rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
-
-static char *slurp(const char *path) {
-    size_t n;
-    char *t = nb_test_read_file(path, &n);
-    if (t) t[n] = 0;
-    return t;
-}
-
 /* Runs nb-ppl with `args`; returns its stdout (malloc'd) and exit code. */
 static char *nb_ppl(const char *args, int *rc) {
     char cmd[2048], out[512];
     snprintf(out, sizeof out, "%s/ppl.out", nb_test_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s/nb-ppl %s > %s 2>/dev/null", nb_test_bin_dir(), args, out);
-    *rc = run(cmd);
-    return slurp(out);
+    *rc = nb_test_system(cmd);
+    return nb_test_slurp(out);
 }
 
 /* The number after `key` in `text`, and optionally the one after "+/-". */
@@ -190,18 +178,18 @@ static void t_errors(void) {
     const char *bin = nb_test_bin_dir();
     snprintf(log, sizeof log, "%s/err.txt", nb_test_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s/nb-ppl 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m x.gguf -f x.txt --chunks x 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m x.gguf -f x.txt -c 1 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m x.gguf 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m x.gguf -f x.txt --bogus 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m /nonexistent/model.gguf -f x.txt 2>%s >/dev/null", bin, log);
-    CHECK(run(cmd) == 1);
-    char *msg = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    char *msg = nb_test_slurp(log);
     CHECK_MSG(msg && strstr(msg, "/nonexistent/model.gguf"), "stderr: %s", msg ? msg : "(none)");
     free(msg);
     const char *sh = nb_test_shared_dir();
@@ -211,19 +199,19 @@ static void t_errors(void) {
     snprintf(small, sizeof small, "%s/small.txt", nb_test_tmp_dir());
     CHECK(nb_test_write_file(small, "Once upon.", 10) == 0);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m %s -f %s -c 64 2>%s >/dev/null", bin, model, small, log);
-    CHECK(run(cmd) == 1);
-    msg = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    msg = nb_test_slurp(log);
     CHECK_MSG(msg && strstr(msg, "tokens") && strstr(msg, "64"), "stderr: %s", msg ? msg : "(none)");
     free(msg);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m %s -f /nonexistent/text.txt 2>%s >/dev/null", bin, model, log);
-    CHECK(run(cmd) == 1);
-    msg = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    msg = nb_test_slurp(log);
     CHECK_MSG(msg && strstr(msg, "/nonexistent/text.txt"), "stderr: %s", msg ? msg : "(none)");
     free(msg);
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m %s --kld-base %s/models/gguf/llama-2-tiny-random.gguf -f %s -c 64 --chunks 1 2>%s >/dev/null",
              bin, model, sh, text, log);
-    CHECK(run(cmd) == 1);
-    msg = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    msg = nb_test_slurp(log);
     CHECK_MSG(msg && strstr(msg, "vocabulary"), "stderr: %s", msg ? msg : "(none)");
     free(msg);
 }

@@ -9,18 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int run(const char *cmd) {
-    int rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
-
-static char *slurp(const char *path) {
-    size_t n;
-    char *t = nb_test_read_file(path, &n);
-    if (t) t[n] = 0;
-    return t;
-}
-
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
@@ -148,7 +136,7 @@ static void t_recipes_match_llama_cpp(void) {
             if (!strcmp(e->d_name, "F32") || !strcmp(e->d_name, "F16")) continue; /* sources */
             char tp[1024];
             snprintf(tp, sizeof tp, "%s/%s/tensors.txt", dir, e->d_name);
-            char *txt = slurp(tp);
+            char *txt = nb_test_slurp(tp);
             if (!txt) continue;
             nb_quant_model_facts f;
             nb_quant_model_facts_get(&m.g, 0, &f);
@@ -676,8 +664,8 @@ static double kld_of(const char *model, const char *base, const char *text, cons
     snprintf(out, sizeof out, "%s/kld.txt", nb_test_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s/nb-ppl -m %s --kld-base %s -f %s %s > %s 2>/dev/null",
              nb_test_bin_dir(), model, base, text, opts, out);
-    if (run(cmd) != 0) return -1;
-    char *t = slurp(out);
+    if (nb_test_system(cmd) != 0) return -1;
+    char *t = nb_test_slurp(out);
     const char *k = t ? strstr(t, "Mean KLD: ") : NULL;
     double v = k ? atof(k + 10) : -1;
     free(t);
@@ -700,7 +688,7 @@ static void t_quality_beats_llama_cpp(void) {
         snprintf(ref, sizeof ref, "%s/reference/stories260K/%s/model.gguf", sh, types[i]);
         snprintf(cmd, sizeof cmd, "%s/nb-quantize -q --force %s %s %s > /dev/null 2>&1",
                  nb_test_bin_dir(), base, ours, types[i]);
-        CHECK(run(cmd) == 0);
+        CHECK(nb_test_system(cmd) == 0);
         size_t n_ours = 0, n_ref = 0;
         free(nb_test_read_file(ours, &n_ours));
         free(nb_test_read_file(ref, &n_ref));
@@ -776,15 +764,15 @@ static void t_tool(void) {
 
     /* success: report lines, summary, and nb-run runs the file */
     snprintf(cmd, sizeof cmd, "%s/nb-quantize %s %s Q4_K_M 2 > %s 2>&1", bin, in, out, log);
-    CHECK(run(cmd) == 0);
-    char *t = slurp(log);
+    CHECK(nb_test_system(cmd) == 0);
+    char *t = nb_test_slurp(log);
     CHECK_MSG(t && strstr(t, "blk.0.ffn_down.weight") && strstr(t, "rel RMSE") &&
                   strstr(t, "fallback Q4_K -> Q5_0") && strstr(t, "bits per weight") &&
                   strstr(t, "time:"),
               "log: %.600s", t ? t : "");
     free(t);
     snprintf(cmd, sizeof cmd, "%s/nb-run -m %s -p 'Once upon a time' -n 8 --temp 0 > %s 2>&1", bin, out, log);
-    CHECK(run(cmd) == 0);
+    CHECK(nb_test_system(cmd) == 0);
 
     struct { const char *args; int rc; const char *msg; } bad[] = {
         {"%s %s Q4_Z", 2, "unknown quantization type 'Q4_Z'"},
@@ -800,8 +788,8 @@ static void t_tool(void) {
         remove(out);
         snprintf(args, sizeof args, bad[i].args, in, out);
         snprintf(cmd, sizeof cmd, "%s/nb-quantize %s > %s 2>&1", bin, args, log);
-        CHECK_MSG(run(cmd) == bad[i].rc, "%s", args);
-        t = slurp(log);
+        CHECK_MSG(nb_test_system(cmd) == bad[i].rc, "%s", args);
+        t = nb_test_slurp(log);
         CHECK_MSG(t && strstr(t, bad[i].msg), "%s: %.300s", args, t ? t : "");
         free(t);
         CHECK_MSG(!file_exists(out), "%s left an output", args);
@@ -812,31 +800,31 @@ static void t_tool(void) {
     snprintf(notg, sizeof notg, "%s/not.gguf", tmp);
     nb_test_write_file(notg, "hello, I am text\n", 17);
     snprintf(cmd, sizeof cmd, "%s/nb-quantize %s %s Q4_0 > %s 2>&1", bin, notg, out, log);
-    CHECK(run(cmd) == 1);
-    t = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    t = nb_test_slurp(log);
     CHECK_MSG(t && strstr(t, "not a valid GGUF"), "%.300s", t ? t : "");
     free(t);
     CHECK(!file_exists(out));
 
     /* missing input, output directory missing */
     snprintf(cmd, sizeof cmd, "%s/nb-quantize %s/nope.gguf %s Q4_0 > %s 2>&1", bin, tmp, out, log);
-    CHECK(run(cmd) == 1);
+    CHECK(nb_test_system(cmd) == 1);
     CHECK(!file_exists(out));
     snprintf(cmd, sizeof cmd, "%s/nb-quantize %s %s/no/such/dir/x.gguf Q4_0 > %s 2>&1", bin, in, tmp, log);
-    CHECK(run(cmd) == 1);
+    CHECK(nb_test_system(cmd) == 1);
 
     /* existing output: refused and untouched; --force replaces it */
     nb_test_write_file(out, "keep me", 7);
     snprintf(cmd, sizeof cmd, "%s/nb-quantize %s %s Q4_0 > %s 2>&1", bin, in, out, log);
-    CHECK(run(cmd) == 1);
-    t = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    t = nb_test_slurp(log);
     CHECK_MSG(t && strstr(t, "exists"), "%.300s", t ? t : "");
     free(t);
-    t = slurp(out);
+    t = nb_test_slurp(out);
     CHECK(t && !strcmp(t, "keep me"));
     free(t);
     snprintf(cmd, sizeof cmd, "%s/nb-quantize --force -q %s %s Q8_0 > %s 2>&1", bin, in, out, log);
-    CHECK(run(cmd) == 0);
+    CHECK(nb_test_system(cmd) == 0);
     size_t n;
     t = nb_test_read_file(out, &n);
     CHECK(t && n > 4 && !memcmp(t, "GGUF", 4));
@@ -846,15 +834,15 @@ static void t_tool(void) {
     char copy[512];
     snprintf(copy, sizeof copy, "%s/copy.gguf", tmp);
     snprintf(cmd, sizeof cmd, "cp %s %s && %s/nb-quantize --force %s %s Q4_0 > %s 2>&1", in, copy, bin, copy, copy, log);
-    CHECK(run(cmd) == 1);
-    t = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    t = nb_test_slurp(log);
     CHECK_MSG(t && strstr(t, "same file as the input"), "%.300s", t ? t : "");
     free(t);
 
     /* requantizing needs the flag */
     snprintf(cmd, sizeof cmd, "%s/nb-quantize --force %s %s Q4_0 > %s 2>&1", bin, out, copy, log);
-    CHECK(run(cmd) == 1);
-    t = slurp(log);
+    CHECK(nb_test_system(cmd) == 1);
+    t = nb_test_slurp(log);
     CHECK_MSG(t && strstr(t, "already quantized"), "%.300s", t ? t : "");
     free(t);
 
@@ -862,7 +850,7 @@ static void t_tool(void) {
     snprintf(cmd, sizeof cmd,
              "%s/nb-quantize --force --tensor-type 'attn_(q|k)\\.weight=Q8_0' --output-tensor-type F16 %s %s Q4_0 > %s 2>&1",
              bin, in, out, log);
-    CHECK(run(cmd) == 0);
+    CHECK(nb_test_system(cmd) == 0);
     model_file q;
     if (!open_model(out, &q)) {
         CHECK(nb_gguf_find_tensor(&q.g, "blk.3.attn_q.weight")->type == NB_TYPE_Q8_0);
@@ -877,7 +865,7 @@ static void t_tool(void) {
     snprintf(cmd, sizeof cmd,
              "%s/nb-quantize %s/reference/synth-llama/F16/model.gguf %s Q6_K 1 > %s 2>&1 & "
              "pid=$!; sleep 0.3; kill -INT $pid; wait $pid", bin, sh, out, log);
-    int rc = run(cmd);
+    int rc = nb_test_system(cmd);
     if (rc == 0) {
         /* finished before the signal came: still a complete file */
         model_file z;
@@ -885,7 +873,7 @@ static void t_tool(void) {
         close_model(&z);
     } else {
         CHECK(!file_exists(out));
-        t = slurp(log);
+        t = nb_test_slurp(log);
         CHECK_MSG(t && strstr(t, "cancelled"), "%.300s", t ? t : "");
         free(t);
     }

@@ -5,18 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int run(const char *cmd) {
-    int rc = system(cmd);
-    return rc == -1 ? -1 : (rc >> 8) & 0xff;
-}
-
-static char *slurp(const char *path) {
-    size_t n;
-    char *t = nb_test_read_file(path, &n);
-    if (t) t[n] = 0;
-    return t;
-}
-
 /* --ids --temp 0: prompt ids then the 64 greedy ids of llama.cpp. */
 static void t_greedy_ids(void) {
     const char *sh = nb_test_shared_dir();
@@ -31,9 +19,9 @@ static void t_greedy_ids(void) {
         snprintf(out, sizeof out, "%s/ids.txt", nb_test_tmp_dir());
         snprintf(cmd, sizeof cmd, "%s/nb-run -m %s -p 'Once upon a time' -n 64 --temp 0 --ids > %s 2>/dev/null",
                  nb_test_bin_dir(), model, out);
-        CHECK(run(cmd) == 0);
+        CHECK(nb_test_system(cmd) == 0);
         snprintf(want_path, sizeof want_path, "%s/reference/stories260K/%s/prompt1.greedy64.txt", sh, types[i]);
-        char *got = slurp(out), *want = slurp(want_path);
+        char *got = nb_test_slurp(out), *want = nb_test_slurp(want_path);
         CHECK(got && want);
         if (got && want) {
             want[strcspn(want, "\n")] = 0;
@@ -59,8 +47,8 @@ static void t_text_and_logits(void) {
     snprintf(cmd, sizeof cmd,
              "%s/nb-run -m %s -p 'Once upon a time' -n 40 --temp 0 --f32 --logits-out %s > %s 2>/dev/null",
              nb_test_bin_dir(), model, lg, out);
-    CHECK(run(cmd) == 0);
-    char *text = slurp(out);
+    CHECK(nb_test_system(cmd) == 0);
+    char *text = nb_test_slurp(out);
     CHECK(text && strstr(text, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."));
     free(text);
     size_t n_got, n_ref;
@@ -84,8 +72,8 @@ static void t_text_and_logits(void) {
     snprintf(cmd, sizeof cmd, "build/examples/generate %s 'Once upon a time' 12 > %s 2>/dev/null",
              model, out);
     if (strcmp(nb_test_bin_dir(), "build/bin") == 0) {
-        CHECK(run(cmd) == 0);
-        text = slurp(out);
+        CHECK(nb_test_system(cmd) == 0);
+        text = nb_test_slurp(out);
         CHECK(text && strstr(text, "Once upon a time, there was a little girl"));
         free(text);
     }
@@ -95,18 +83,18 @@ static void t_errors(void) {
     char cmd[1024];
     const char *bin = nb_test_bin_dir();
     snprintf(cmd, sizeof cmd, "%s/nb-run -m /nonexistent.gguf -p hi 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 1);
+    CHECK(nb_test_system(cmd) == 1);
     snprintf(cmd, sizeof cmd, "%s/nb-run --bogus 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-run -m x.gguf -p hi --temp -1 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     snprintf(cmd, sizeof cmd, "%s/nb-run -m x.gguf 2>/dev/null >/dev/null", bin);
-    CHECK(run(cmd) == 2);
+    CHECK(nb_test_system(cmd) == 2);
     const char *sh = nb_test_shared_dir();
     if (sh) { /* a vocab-only file has no tensors: a clear error, exit 1 */
         snprintf(cmd, sizeof cmd, "%s/nb-run -m %s/models/vocab/ggml-vocab-llama-spm.gguf -p hi 2>&1 >/dev/null | grep -q token_embd",
                  bin, sh);
-        CHECK(run(cmd) == 0);
+        CHECK(nb_test_system(cmd) == 0);
     }
 }
 
