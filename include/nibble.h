@@ -233,6 +233,10 @@ typedef struct nb_gguf {
 nb_status nb_gguf_parse(const void *data, size_t size, nb_gguf *g, nb_err *err);
 nb_status nb_gguf_parse_ex(const void *data, size_t size, const nb_allocator *alloc,
                            nb_gguf *g, nb_err *err);
+/* The same checks over the header alone (magic .. tensor infos), for a
+ * GGUF whose data are produced elsewhere (nb_convert_hf): tensor `data`
+ * pointers are NULL; offsets are checked against each other only. */
+nb_status nb_gguf_parse_header(const void *data, size_t size, nb_gguf *g, nb_err *err);
 /* Bytes the index of these GGUF bytes needs from the allocator (an upper
  * bound, exact for the arena: arena alignment included). 0 if the header
  * cannot be read (nb_gguf_parse then reports why). */
@@ -811,6 +815,13 @@ typedef struct nb_quant_params {
     void *override_user;
     nb_quant_progress_fn progress;
     void *progress_user;
+    /* Where the values come from when `in` is a header without data
+     * (nb_gguf_parse_header; then every input tensor must be F32): rows
+     * [r0, r0 + nr) of tensor i as floats. Called from the calling thread.
+     * NULL: the tensors' own data. */
+    nb_status (*read_rows)(void *user, uint64_t i_tensor, int64_t r0, int64_t nr, float *dst,
+                           nb_err *err);
+    void *read_user;
 } nb_quant_params;
 
 typedef struct nb_quant_summary {
@@ -828,6 +839,33 @@ typedef struct nb_quant_summary {
 nb_status nb_quantize_gguf(const nb_gguf *in, const nb_quant_params *p, nb_write_fn write,
                            void *user, nb_quant_summary *summary, nb_err *err);
 /* end of quantize section */
+
+/* ------------------------------------------- convert (hosted, lib/convert) */
+
+/* Hugging Face checkpoint folder -> GGUF (nb-convert). Reads config.json,
+ * model.safetensors or the shards listed by model.safetensors.index.json,
+ * and the tokenizer (tokenizer.json / tokenizer.model with
+ * tokenizer_config.json), or takes the tokenizer.* keys of `vocab_from`.
+ * Tensor names and metadata keys are llama.cpp's (convert_hf_to_gguf.py),
+ * so llama.cpp and nibble both load the result. */
+typedef struct nb_convert_params {
+    const char *hf_dir;
+    const char *vocab_from;      /* GGUF whose tokenizer.* keys are used     */
+    const char *name;            /* general.name (NULL: from the folder)     */
+    /* Output types: quant.target F32/F16/BF16 keeps weights in floats (1-D
+     * tensors always F32, as llama.cpp's converter does); any other target
+     * or recipe quantizes in the same pass (nb_quantize_gguf's rules).
+     * read_rows/read_user are set by the converter. */
+    nb_quant_params quant;
+} nb_convert_params;
+
+/* Architectures nb_convert_hf accepts ("LlamaForCausalLM", ...), NULL-ended. */
+const char *const *nb_convert_architectures(void);
+
+/* Stream the GGUF to `write`, one tensor at a time (memory does not grow
+ * with the model). `summary` may be NULL. */
+nb_status nb_convert_hf(const nb_convert_params *p, nb_write_fn write, void *user,
+                        nb_quant_summary *summary, nb_err *err);
 
 /* -------------------------------------------------- io (hosted helpers) */
 

@@ -385,7 +385,7 @@ static void sort_by_offset(uint32_t *idx, uint64_t n, const nb_gguf_tensor *t) {
 #undef KEY
 }
 
-static nb_status place_tensors(nb_gguf *g, uint64_t info_end, nb_err *err) {
+static nb_status place_tensors(nb_gguf *g, uint64_t info_end, int header_only, nb_err *err) {
     uint64_t a = g->alignment;
     if (info_end > UINT64_MAX - (a - 1))
         return nb_errf(err, NB_ERR_FORMAT, "data section offset overflows");
@@ -395,11 +395,13 @@ static nb_status place_tensors(nb_gguf *g, uint64_t info_end, nb_err *err) {
         if (g->data_offset > g->size) g->data_offset = g->size;
         return NB_OK;
     }
-    if (g->data_offset > g->size)
+    /* header only: the data live elsewhere (a converter's source), so
+     * only the offsets are checked, against each other */
+    uint64_t data_size = header_only ? UINT64_MAX : g->size - g->data_offset;
+    if (!header_only && g->data_offset > g->size)
         return nb_errf(err, NB_ERR_FORMAT,
                        "truncated: data section starts at %llu, file is %zu bytes",
                        (unsigned long long)g->data_offset, g->size);
-    uint64_t data_size = g->size - g->data_offset;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         nb_gguf_tensor *t = &g->tensors[i];
         const int nl = (int)(t->name.len > 200 ? 200 : t->name.len);
@@ -413,7 +415,7 @@ static nb_status place_tensors(nb_gguf *g, uint64_t info_end, nb_err *err) {
                            "section (%llu bytes)",
                            nl, t->name.ptr, (unsigned long long)t->offset,
                            (unsigned long long)t->nbytes, (unsigned long long)data_size);
-        t->data = g->base + g->data_offset + t->offset;
+        t->data = header_only ? NULL : g->base + g->data_offset + t->offset;
     }
     /* Overlap check: sort indices by offset in the hash table's memory,
      * which is free again after the lookups below are rebuilt. */
@@ -447,8 +449,8 @@ static nb_status place_tensors(nb_gguf *g, uint64_t info_end, nb_err *err) {
 
 /* ------------------------------------------------------------------ parse */
 
-nb_status nb_gguf_parse_ex(const void *data, size_t size, const nb_allocator *alloc, nb_gguf *g,
-                           nb_err *err) {
+static nb_status parse(const void *data, size_t size, const nb_allocator *alloc, int header_only,
+                       nb_gguf *g, nb_err *err) {
     nb_status s;
     if (!g) return nb_errf(err, NB_ERR_INVALID_ARG, "nb_gguf_parse: output is NULL");
     memset(g, 0, sizeof *g);
@@ -475,11 +477,20 @@ nb_status nb_gguf_parse_ex(const void *data, size_t size, const nb_allocator *al
     g->hash_cap = hash_capacity(g->n_kv + g->n_tensors);
 
     if ((s = parse_kvs(&r, g)) || (s = check_alignment(g, err)) ||
-        (s = parse_tensor_infos(&r, g)) || (s = place_tensors(g, r.pos, err))) {
+        (s = parse_tensor_infos(&r, g)) || (s = place_tensors(g, r.pos, header_only, err))) {
         nb_gguf_free(g);
         return s;
     }
     return NB_OK;
+}
+
+nb_status nb_gguf_parse_ex(const void *data, size_t size, const nb_allocator *alloc, nb_gguf *g,
+                           nb_err *err) {
+    return parse(data, size, alloc, 0, g, err);
+}
+
+nb_status nb_gguf_parse_header(const void *data, size_t size, nb_gguf *g, nb_err *err) {
+    return parse(data, size, NULL, 1, g, err);
 }
 
 nb_status nb_gguf_parse(const void *data, size_t size, nb_gguf *g, nb_err *err) {

@@ -165,7 +165,7 @@ static int report(const nb_quant_params *p, nb_quant_status *st) {
 
 /* Quantize rows [r0, r0 + nr) of tensor t (rows of ne0 values) into w.q. */
 static void quantize_chunk(const nb_gguf_tensor *t, const plan_entry *e, int64_t r0, int64_t nr,
-                           int n_threads, work *w) {
+                           int n_threads, int have_x, work *w) {
     const int64_t ne0 = t->ne[0], rows_per_mat = t->ne[1];
     const nb_type_info *in_ti = nb_type_get(t->type), *out_ti = nb_type_get(e->c.type);
     const size_t in_row = nb_row_size(t->type, ne0), out_row = nb_row_size(e->c.type, ne0);
@@ -177,7 +177,7 @@ static void quantize_chunk(const nb_gguf_tensor *t, const plan_entry *e, int64_t
         const int64_t row = r0 + r;
         float *x = w->x + r * ne0, *y = w->y + r * ne0;
         uint8_t *q = w->q + (size_t)r * out_row;
-        in_ti->to_float((const uint8_t *)t->data + (size_t)row * in_row, x, ne0);
+        if (!have_x) in_ti->to_float((const uint8_t *)t->data + (size_t)row * in_row, x, ne0);
         /* an imatrix holds one row of weights per expert matrix */
         const float *imat = e->im ? e->im->values + (row / rows_per_mat) * ne0 : NULL;
         out_ti->quantize(x, q, ne0, imat);
@@ -213,9 +213,20 @@ static nb_status write_tensor(nb_gguf_writer *w, const nb_gguf *in, uint64_t i,
     if (report(p, st)) return nb_errf(err, NB_ERR_CANCELLED, "cancelled at tensor '%s'", e->name);
 
     nb_status s;
-    if (!e->c.quantize) {
+    if (!e->c.quantize && !p->read_rows) {
         s = nb_gguf_writer_write_data(w, t->data, t->nbytes, err);
         st->done_in += t->nbytes;
+    } else if (!e->c.quantize) { /* F32 rows from the source, copied */
+        const int64_t ne0 = t->ne[0], n_rows = nb_tensor_nelements(t) / ne0;
+        int64_t chunk = CHUNK_VALUES / ne0;
+        if (chunk < 1) chunk = 1;
+        s = NB_OK;
+        for (int64_t r0 = 0; r0 < n_rows && !s; r0 += chunk) {
+            int64_t nr = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+            s = p->read_rows(p->read_user, i, r0, nr, wk->x, err);
+            if (!s) s = nb_gguf_writer_write_data(w, wk->x, (size_t)(nr * ne0) * sizeof(float), err);
+            st->done_in += (uint64_t)(nr * ne0) * sizeof(float);
+        }
     } else {
         const int64_t ne0 = t->ne[0], n_rows = nb_tensor_nelements(t) / ne0;
         int64_t chunk = CHUNK_VALUES / ne0;
@@ -225,7 +236,8 @@ static nb_status write_tensor(nb_gguf_writer *w, const nb_gguf *in, uint64_t i,
         s = NB_OK;
         for (int64_t r0 = 0; r0 < n_rows && !s; r0 += chunk) {
             int64_t nr = n_rows - r0 < chunk ? n_rows - r0 : chunk;
-            quantize_chunk(t, e, r0, nr, n_threads, wk);
+            if (p->read_rows && (s = p->read_rows(p->read_user, i, r0, nr, wk->x, err))) break;
+            quantize_chunk(t, e, r0, nr, n_threads, p->read_rows != NULL, wk);
             for (int64_t r = 0; r < nr; r++) { /* in row order: same sums for any thread count */
                 e2 += wk->err2[r];
                 s2 += wk->sum2[r];
@@ -253,10 +265,11 @@ static void work_free(work *w) {
 }
 
 /* Buffers for the largest chunk of any tensor to be quantized. */
-static nb_status work_alloc(const nb_gguf *in, const plan_entry *plan, work *w, nb_err *err) {
+static nb_status work_alloc(const nb_gguf *in, const plan_entry *plan, int all, work *w,
+                            nb_err *err) {
     size_t max_vals = 0, max_rows = 0, max_q = 0;
     for (uint64_t i = 0; i < in->n_tensors; i++) {
-        if (!plan[i].c.quantize) continue;
+        if (!plan[i].c.quantize && !all) continue;
         const nb_gguf_tensor *t = &in->tensors[i];
         int64_t ne0 = t->ne[0], n_rows = nb_tensor_nelements(t) / ne0;
         int64_t chunk = CHUNK_VALUES / ne0;
@@ -323,7 +336,11 @@ nb_status nb_quantize_gguf(const nb_gguf *in, const nb_quant_params *p, nb_write
     count_sink sink = {write, user, 0};
 
     nb_status s = make_plan(in, p, plan, err);
-    if (!s) s = work_alloc(in, plan, &wk, err);
+    if (!s && p->read_rows)
+        for (uint64_t i = 0; i < in->n_tensors && !s; i++)
+            if (in->tensors[i].type != NB_TYPE_F32)
+                s = nb_errf(err, NB_ERR_INVALID_ARG, "nb_quantize_gguf: read_rows needs F32 inputs");
+    if (!s) s = work_alloc(in, plan, p->read_rows != NULL, &wk, err);
     if (!s) s = nb_gguf_writer_new(&w, count_write, &sink, NULL, err);
     if (!s) s = write_metadata(w, in, p, err);
     for (uint64_t i = 0; i < in->n_tensors && !s; i++) {
