@@ -3,7 +3,7 @@
 #   make               libnibble.a, libnibble.so, tools (build/bin/nb-*)
 #   make test          build and run every test; last line "N passed, N failed"
 #   make asan          the same tests under AddressSanitizer + UBSan (build-asan/)
-#   make fuzz          libFuzzer over the GGUF parser (clang; FUZZ_TIME seconds)
+#   make fuzz          libFuzzer over the GGUF and JSON readers (clang; FUZZ_TIME s)
 #   make OPENMP=0      without OpenMP        make SIMD=0   scalar kernels only
 #   make CC=clang      with clang
 #   make bench         kernel throughput table (build/bin/nb-bench --kernels)
@@ -285,20 +285,44 @@ firmware-run: firmware $(BUILD)/bin/nb-run
 	else echo "firmware-run: the text differs from nb-run's:"; cat $(FW_BUILD)/host.txt; exit 1; fi
 
 # libFuzzer: clang only; the parser sources are compiled straight in (only
-# what the reader needs: the SIMD kernels want per-file flags).
+# what the reader needs: the SIMD kernels want per-file flags). Two targets,
+# the GGUF reader then the JSON reader, each half of FUZZ_TIME (at least 1 s:
+# 0 would mean "no limit" to libFuzzer).
 FUZZ_DIR := $(BUILD)/fuzz
 # the whole library (the type table references every format function; the
 # SIMD files enable their instruction sets themselves) plus the byte builder
 FUZZ_SRC := $(LIB_SRC) tests/support_gguf_builder.c
+FUZZ_HALF = $$(( ($(FUZZ_TIME) + 1) / 2 ))
+JSON_SEEDS := $(FUZZ_DIR)/json-seeds
 fuzz:
-	@mkdir -p $(FUZZ_DIR)/corpus
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/json-corpus $(JSON_SEEDS)
 	clang -std=c11 -O1 -g -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all tests/fuzz/fuzz_gguf.c $(FUZZ_SRC) -o $(FUZZ_DIR)/fuzz_gguf -lm
 	clang -std=c11 -O1 -g -Iinclude -Ilib tests/fuzz/make_seeds.c $(FUZZ_SRC) \
 	  -o $(FUZZ_DIR)/make_seeds -lm
+	clang -std=c11 -O1 -g -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all tests/fuzz/fuzz_json.c lib/convert/json.c lib/core/core.c \
+	  -o $(FUZZ_DIR)/fuzz_json -lm
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/seeds
-	$(FUZZ_DIR)/fuzz_gguf -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	@printf '%s' '{"a": [1, -2.5e-3, 1E+2, 0, -0, true, false, null], "o": {}, "e": [],' \
+	  ' "s": "x\u00e9\ud83d\ude00\n\"\\\/\b\f\r\t\u0000"}' >$(JSON_SEEDS)/values.json
+	@printf '%s' '[9223372036854775807, -9223372036854775808, 9223372036854775808, 1e400,' \
+	  ' 0.1, 123456789012345678901234567890]' >$(JSON_SEEDS)/numbers.json
+	@printf '%s' '{"model": {"type": "BPE", "vocab": {"\u0120the": 262, "a": 0, "a": 1},' \
+	  ' "merges": ["\u0120 t", ["h", "e"]]}, "added_tokens": [{"id": 0, "content": "<unk>",' \
+	  ' "special": true}]}' >$(JSON_SEEDS)/tokenizer.json
+	@printf '%s\n' '{' '  "architectures": ["LlamaForCausalLM"],' '  "hidden_size": 64,' \
+	  '  "rms_norm_eps": 1e-05,' '  "rope_theta": 10000.0,' '  "tie_word_embeddings": true' \
+	  '}' >$(JSON_SEEDS)/config.json
+	@printf '%s' '{"__metadata__": {"format": "pt"}, "w": {"dtype": "F32", "shape": [2, 3],' \
+	  ' "data_offsets": [0, 24]}}' >$(JSON_SEEDS)/safetensors.json
+	@printf '%s\n' '"true"' '"false"' '"null"' '"\\u"' '"\\ud83d\\ude00"' '"\\\""' \
+	  '"e+"' '"-0."' '"\xef\xbb\xbf"' '"\xc3\xa9"' '"\xf0\x9f\x98\x80"' >$(FUZZ_DIR)/json.dict
+	$(FUZZ_DIR)/fuzz_gguf -max_total_time=$(FUZZ_HALF) -max_len=65536 -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/fuzz_json -max_total_time=$(FUZZ_HALF) -max_len=16384 -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 -dict=$(FUZZ_DIR)/json.dict $(FUZZ_FLAGS) \
+	  $(FUZZ_DIR)/json-corpus $(JSON_SEEDS)
 
 clean:
 	rm -rf build build-asan build-aarch64 build-mcu
