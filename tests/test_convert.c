@@ -318,9 +318,12 @@ static double key_f(const nb_gguf *g, const char *arch, const char *k) {
 }
 
 /* Write model.gguf of a reference dir as an HF folder. */
-static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir) {
+/* extra: more config members (",\n  \"k\": v"); cond: as a Gemma 3
+ * multimodal checkpoint (language_model. prefix, text_config, a vision
+ * tensor the converter must skip) */
+static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir, const char *extra, int cond) {
     char path[700];
-    st_entry *e = calloc(g->n_tensors, sizeof *e);
+    st_entry *e = calloc(g->n_tensors + 1, sizeof *e);
     int n = 0;
     int64_t n_head = key_i(g, a->arch, "attention.head_count"),
             n_kv = key_i(g, a->arch, "attention.head_count_kv");
@@ -329,7 +332,9 @@ static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir) {
         char gname[128];
         snprintf(gname, sizeof gname, "%.*s", (int)t->name.len, t->name.ptr);
         st_entry *x = &e[n++];
-        if (hf_name(a, gname, x->name, sizeof x->name)) return -1;
+        char hn[96];
+        if (hf_name(a, gname, hn, sizeof hn)) return -1;
+        snprintf(x->name, sizeof x->name, "%s%s", cond ? "language_model." : "", hn);
         x->dtype = t->type == NB_TYPE_F16 ? "F16" : "F32";
         x->n_dims = (int)t->n_dims;
         x->shape[0] = t->n_dims == 2 ? t->ne[1] : t->ne[0];
@@ -353,6 +358,17 @@ static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir) {
             }
         }
     }
+    static uint8_t vision[16];
+    if (cond) {
+        st_entry *x = &e[n++];
+        snprintf(x->name, sizeof x->name, "vision_tower.vision_model.embeddings.patch_embedding.weight");
+        x->dtype = "F32";
+        x->n_dims = 2;
+        x->shape[0] = x->shape[1] = 2;
+        x->nbytes = 16;
+        x->data = malloc(16);
+        memcpy(x->data, vision, 16);
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     int rc = write_safetensors(path, e, n);
     for (int i = 0; i < n; i++) free(e[i].data);
@@ -360,13 +376,15 @@ static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir) {
     if (rc) return rc;
     char cfg[4096];
     int c = snprintf(cfg, sizeof cfg,
-                     "{\n  \"architectures\": [\"%s\"],\n  \"hidden_size\": %lld,\n"
+                     "{\n  \"architectures\": [\"%s\"],%s\n  \"hidden_size\": %lld,\n"
                      "  \"num_hidden_layers\": %lld,\n  \"intermediate_size\": %lld,\n"
                      "  \"num_attention_heads\": %lld,\n  \"num_key_value_heads\": %lld,\n"
                      "  \"max_position_embeddings\": %lld,\n  \"rms_norm_eps\": %.9g,\n"
                      "  \"rope_theta\": %.1f,\n  \"vocab_size\": %lld,\n"
                      "  \"tie_word_embeddings\": %s",
-                     a->hf, (long long)key_i(g, a->arch, "embedding_length"),
+                     cond ? "Gemma3ForConditionalGeneration" : a->hf,
+                     cond ? "\n  \"vision_config\": {\"hidden_size\": 8},\n  \"text_config\": {" : "",
+                     (long long)key_i(g, a->arch, "embedding_length"),
                      (long long)key_i(g, a->arch, "block_count"),
                      (long long)key_i(g, a->arch, "feed_forward_length"), (long long)n_head,
                      (long long)n_kv, (long long)key_i(g, a->arch, "context_length"),
@@ -381,7 +399,7 @@ static int export_hf(const hf_arch *a, const nb_gguf *g, const char *dir) {
     if (!isnan(cap)) c += snprintf(cfg + c, sizeof cfg - (size_t)c, ",\n  \"attn_logit_softcapping\": %.9g", cap);
     cap = key_f(g, a->arch, "final_logit_softcapping");
     if (!isnan(cap)) c += snprintf(cfg + c, sizeof cfg - (size_t)c, ",\n  \"final_logit_softcapping\": %.9g", cap);
-    snprintf(cfg + c, sizeof cfg - (size_t)c, "\n}\n");
+    snprintf(cfg + c, sizeof cfg - (size_t)c, "%s\n}%s\n", extra ? extra : "", cond ? "}" : "");
     snprintf(path, sizeof path, "%s/config.json", dir);
     return nb_test_write_file(path, cfg, strlen(cfg));
 }
@@ -417,7 +435,7 @@ static void t_families_round_trip(void) {
         nb_err err = {0};
         CHECK_OK(nb_gguf_parse(bytes, size, &g, &err), err);
         if (nb_test_failed()) { free(bytes); return; }
-        CHECK_MSG(export_hf(a, &g, dir) == 0, "%s: cannot write the HF folder", a->model);
+        CHECK_MSG(export_hf(a, &g, dir, NULL, 0) == 0, "%s: cannot write the HF folder", a->model);
         membuf out;
         CHECK_MSG(convert(dir, "F16", src, &out, &err) == 0, "%s: %s", a->model, err.msg);
         if (nb_test_failed()) { nb_gguf_free(&g); free(bytes); return; }
@@ -454,6 +472,87 @@ static void t_families_round_trip(void) {
     }
 }
 
+
+
+/* Config variants: Gemma 3 as a multimodal checkpoint (text part only),
+ * Llama 3 rope scaling (rope_freqs.weight), Phi-3 longrope factors. */
+static void t_config_variants(void) {
+    const char *sh = nb_test_shared_dir();
+    if (!sh) { nb_test_skip("../shared not found"); return; }
+    struct { const hf_arch *a; const char *extra; int cond; } v[3] = {
+        {&hf_archs[4], NULL, 1},
+        {&hf_archs[0],
+         ",\n  \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 32.0, \"low_freq_factor\": 1.0,"
+         " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}", 0},
+        {&hf_archs[5], NULL, 0},
+    };
+    char phi_extra[2048];
+    int c = snprintf(phi_extra, sizeof phi_extra,
+                     ",\n  \"original_max_position_embeddings\": 64,\n  \"rope_scaling\": {\"type\": \"longrope\", \"long_factor\": [");
+    for (int i = 0; i < 32; i++) c += snprintf(phi_extra + c, sizeof phi_extra - (size_t)c, "%s%g", i ? ", " : "", 1.0 + i * 0.25);
+    c += snprintf(phi_extra + c, sizeof phi_extra - (size_t)c, "], \"short_factor\": [");
+    for (int i = 0; i < 32; i++) c += snprintf(phi_extra + c, sizeof phi_extra - (size_t)c, "%s%g", i ? ", " : "", 1.0 + i * 0.01);
+    snprintf(phi_extra + c, sizeof phi_extra - (size_t)c, "]}");
+    v[2].extra = phi_extra;
+    for (int k = 0; k < 3; k++) {
+        const hf_arch *a = v[k].a;
+        char src[600], dir[600];
+        snprintf(src, sizeof src, "%s/reference/%s/F16/model.gguf", sh, a->model);
+        snprintf(dir, sizeof dir, "%s/variant-%d", nb_test_tmp_dir(), k);
+        mkdir(dir, 0755);
+        size_t size;
+        void *bytes = nb_test_read_file(src, &size);
+        nb_gguf g, c2;
+        nb_err err = {0};
+        CHECK_OK(nb_gguf_parse(bytes, size, &g, &err), err);
+        CHECK(export_hf(a, &g, dir, v[k].extra, v[k].cond) == 0);
+        membuf out;
+        CHECK_MSG(convert(dir, "F16", src, &out, &err) == 0, "%s variant %d: %s", a->model, k, err.msg);
+        if (nb_test_failed()) { nb_gguf_free(&g); free(bytes); return; }
+        CHECK_OK(nb_gguf_parse(out.p, out.n, &c2, &err), err);
+        nb_model m;
+        CHECK_OK(nb_model_load(&c2, &m, &err), err);
+        if (k == 0) { /* every text tensor back, the vision tower skipped */
+            CHECK(c2.n_tensors == g.n_tensors);
+            for (uint64_t i = 0; i < g.n_tensors; i++) {
+                const nb_gguf_tensor *t = &g.tensors[i];
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+                const nb_gguf_tensor *u = nb_gguf_find_tensor(&c2, name);
+                CHECK_MSG(u && u->nbytes == t->nbytes && !memcmp(u->data, t->data, t->nbytes), "%s differs", name);
+            }
+        } else if (k == 1) { /* Meta's llama3 scaling: 1 for short wavelengths, 32 for long */
+            const nb_gguf_tensor *t = nb_gguf_find_tensor(&c2, "rope_freqs.weight");
+            CHECK(t && t->type == NB_TYPE_F32 && t->ne[0] == 32 && m.rope_freqs == t);
+            const float *f = t ? t->data : NULL;
+            for (int i = 0; f && i < 32; i++) {
+                double freq = pow(10000.0, -2.0 * i / 64.0), wl = 2 * 3.141592653589793 / freq, want;
+                if (wl < 8192.0 / 4.0) want = 1;
+                else if (wl > 8192.0) want = 32;
+                else {
+                    double sm = (8192.0 / wl - 1.0) / 3.0;
+                    want = 1 / ((1 - sm) / 32 + sm);
+                }
+                CHECK_MSG(fabs(f[i] - want) <= 1e-4 * want, "rope_freqs[%d] = %g, want %g", i, f[i], want);
+            }
+            CHECK(f && f[0] == 1.0f && f[31] == 32.0f);
+        } else { /* Phi-3 longrope */
+            const nb_gguf_tensor *lo = nb_gguf_find_tensor(&c2, "rope_factors_long.weight"),
+                                 *sf = nb_gguf_find_tensor(&c2, "rope_factors_short.weight");
+            CHECK(lo && sf && lo->ne[0] == 32 && m.rope_factors_long == lo && m.rope_factors_short == sf);
+            CHECK(lo && ((const float *)lo->data)[4] == 2.0f && ((const float *)sf->data)[0] == 1.0f);
+            float af = 0;
+            uint32_t orig = 0;
+            CHECK(nb_gguf_get_f32(&c2, "phi3.rope.scaling.attn_factor", &af, NULL) == NB_OK &&
+                  fabs(af - sqrt(1 + log(4.0) / log(64.0))) < 1e-6);
+            CHECK(nb_gguf_get_u32(&c2, "phi3.rope.scaling.original_context_length", &orig, NULL) == NB_OK && orig == 64);
+        }
+        nb_gguf_free(&c2);
+        nb_gguf_free(&g);
+        free(out.p);
+        free(bytes);
+    }
+}
 
 /* Sharded checkpoints: the same tensors split over two files with an index
  * give the same GGUF as the single file. */
@@ -623,6 +722,7 @@ int main(void) {
     RUN(t_stories_f16);
     RUN(t_one_pass_quantize);
     RUN(t_families_round_trip);
+    RUN(t_config_variants);
     RUN(t_sharded);
     RUN(t_errors);
     return nb_test_done();
