@@ -554,6 +554,65 @@ static void t_config_variants(void) {
     }
 }
 
+
+/* The checkpoint's own tokenizer files: tokenizer.json (byte-level BPE),
+ * tokenizer_config.json (chat template, add_bos), generation_config.json
+ * (bos/eos where nothing else names them). */
+static void t_tokenizer_files(void) {
+    const char *sh = nb_test_shared_dir();
+    if (!sh) { nb_test_skip("../shared not found"); return; }
+    char src[512], dir[600], path[700], cmd[3000];
+    snprintf(src, sizeof src, "%s/models/derived/hf/stories260K-hf-f32", sh);
+    snprintf(dir, sizeof dir, "%s/tok-files", nb_test_tmp_dir());
+    mkdir(dir, 0755);
+    snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/ && grep -v _token_id %s/config.json > %s/config.json",
+             src, dir, src, dir);
+    CHECK(nb_test_system(cmd) == 0);
+    /* 512 tokens: the 256 byte-level symbols' first 250 as themselves
+     * ("!".."~" and friends), then "t<i>" pieces, merges "t 0" ... */
+    char *tj = malloc(1 << 16);
+    size_t n = (size_t)sprintf(tj, "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 0, \"content\": \"<|endoftext|>\", "
+                                   "\"special\": true}], \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
+                                   "\"model\": {\"type\": \"BPE\", \"vocab\": {\"<|endoftext|>\": 0");
+    for (int i = 1; i < 512; i++) n += (size_t)sprintf(tj + n, ", \"t%d\": %d", i, i);
+    n += (size_t)sprintf(tj + n, "}, \"merges\": [\"t 1\", [\"t1\", \"0\"]]}}");
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    CHECK(nb_test_write_file(path, tj, n) == 0);
+    const char *tc = "{\"add_bos_token\": true, \"chat_template\": \"{% for m in messages %}{{ m.content }}{% endfor %}\"}";
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    CHECK(nb_test_write_file(path, tc, strlen(tc)) == 0);
+    const char *gc = "{\"bos_token_id\": 1, \"eos_token_id\": [2, 3]}";
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    CHECK(nb_test_write_file(path, gc, strlen(gc)) == 0);
+    membuf out;
+    nb_err err = {0};
+    CHECK_MSG(convert(dir, "Q8_0", NULL, &out, &err) == 0, "convert: %s", err.msg);
+    free(tj);
+    if (nb_test_failed()) return;
+    nb_gguf g;
+    CHECK_OK(nb_gguf_parse(out.p, out.n, &g, &err), err);
+    nb_str str;
+    uint32_t id;
+    int b;
+    CHECK(nb_gguf_get_str(&g, "tokenizer.ggml.model", &str, NULL) == NB_OK && nb_str_eq(str, "gpt2"));
+    CHECK(nb_gguf_get_str(&g, "tokenizer.ggml.pre", &str, NULL) == NB_OK && nb_str_eq(str, "gpt-2"));
+    CHECK(nb_gguf_get_str(&g, "tokenizer.chat_template", &str, NULL) == NB_OK && str.len > 10);
+    CHECK(nb_gguf_get_bool(&g, "tokenizer.ggml.add_bos_token", &b, NULL) == NB_OK && b == 1);
+    CHECK(nb_gguf_get_u32(&g, "tokenizer.ggml.bos_token_id", &id, NULL) == NB_OK && id == 1);
+    CHECK(nb_gguf_get_u32(&g, "tokenizer.ggml.eos_token_id", &id, NULL) == NB_OK && id == 2);
+    const nb_gguf_kv *tk = nb_gguf_find_key(&g, "tokenizer.ggml.tokens"),
+                     *mg = nb_gguf_find_key(&g, "tokenizer.ggml.merges"),
+                     *ty = nb_gguf_find_key(&g, "tokenizer.ggml.token_type");
+    CHECK(tk && tk->arr_n == 512 && mg && mg->arr_n == 2 && ty && ty->arr_n == 512);
+    int64_t t0 = -1;
+    CHECK(ty && nb_gguf_arr_i64(ty, 0, &t0, NULL) == NB_OK && t0 == NB_TOKEN_CONTROL);
+    /* it loads as a model and as a tokenizer */
+    nb_model m;
+    CHECK_OK(nb_model_load(&g, &m, &err), err);
+    nb_gguf_free(&g);
+    free(out.p);
+}
+
 /* Sharded checkpoints: the same tensors split over two files with an index
  * give the same GGUF as the single file. */
 static void t_sharded(void) {
@@ -723,6 +782,7 @@ int main(void) {
     RUN(t_one_pass_quantize);
     RUN(t_families_round_trip);
     RUN(t_config_variants);
+    RUN(t_tokenizer_files);
     RUN(t_sharded);
     RUN(t_errors);
     return nb_test_done();

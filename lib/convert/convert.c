@@ -634,6 +634,22 @@ static nb_status write_vocab(const converter *c, const nb_convert_params *p, nb_
     memset(&o, 0, sizeof o);
     nb_status s = nb_hf_vocab_load_dir(p->hf_dir, &o, &v, err);
     if (s) return s;
+    /* generation_config.json names bos/eos too (eos may be a list: the
+     * first is the end of text); used only where nothing else did */
+    nb_json_doc *gen = NULL;
+    if ((v.bos < 0 || v.eos < 0) && !read_json(p->hf_dir, "generation_config.json", 1, &gen, err)) {
+        const nb_json *r = nb_json_root(gen);
+        const char *keys[2] = {"bos_token_id", "eos_token_id"};
+        int64_t *ids[2] = {&v.bos, &v.eos};
+        for (int k = 0; k < 2; k++) {
+            const nb_json *x = nb_json_get(r, keys[k]);
+            if (x && x->kind == NB_JSON_ARRAY) x = x->first;
+            if (*ids[k] < 0 && x && x->kind == NB_JSON_NUMBER && x->is_int && x->integer >= 0 &&
+                x->integer < (int64_t)v.n_tokens)
+                *ids[k] = x->integer;
+        }
+        nb_json_free(gen);
+    }
     s = nb_hf_vocab_write(&v, w, err);
     *n_tokens = v.n_tokens;
     nb_hf_vocab_free(&v);
