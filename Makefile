@@ -98,6 +98,8 @@ ifeq ($(SIMD),1)
 ifneq ($(filter x86_64-% amd64-%,$(TARGET_MACHINE)),)
 $(BUILD)/obj/lib/formats/dot_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/lib/formats/dot_avx512.o: ALL_CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
+$(BUILD)/obj/lib/model/attn_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/lib/model/attn_avx512.o: ALL_CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
 endif
 endif
 

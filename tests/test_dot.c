@@ -716,6 +716,97 @@ DOT_TESTS(q5_K)
 DOT_TESTS(q6_K)
 DOT_TESTS(iq4_xs)
 
+/* Matmul tiles (nb_vec_dot_mn): every value of a tile of rows x tokens
+ * equals, to the bit, the single dot product at the same level, for tile
+ * shapes around the tiled kernels' groups (2 rows x 4 tokens) and strides
+ * wider than a row. Through the library's own quantizers. */
+static void t_mn_tiles(void) {
+    static const int shapes[][2] = {{1, 1}, {2, 4}, {3, 5}, {16, 32}, {5, 9}, {16, 1}, {1, 7}};
+    for (int i = 0; i < N_TYPES; i++) {
+        const dtype *t = &TYPES[i];
+        const nb_type_info *wi = nb_type_get(t->type), *ai = nb_type_get(t->partner);
+        if (!wi || !wi->from_float || !ai || !ai->from_float) continue;
+        const int64_t n = t->block == 1 ? 96 : 3 * (int64_t)t->block;
+        size_t xs = nb_row_size(t->type, n) + 40, ys = nb_row_size(t->partner, n) + 24;
+        enum { R = 16, T = 32 };
+        uint8_t *x = calloc(R, xs), *y = calloc(T, ys);
+        float *f = malloc((size_t)n * sizeof(float)), out[R * T], one;
+        CHECK(x && y && f);
+        if (!(x && y && f)) { free(x), free(y), free(f); return; }
+        for (int r = 0; r < R; r++) {
+            for (int64_t j = 0; j < n; j++) f[j] = (float)rng_normal();
+            wi->from_float(f, x + (size_t)r * xs, n);
+        }
+        for (int u = 0; u < T; u++) {
+            for (int64_t j = 0; j < n; j++) f[j] = (float)rng_normal();
+            ai->from_float(f, y + (size_t)u * ys, n);
+        }
+        for (int l = 0; l < NB_SIMD_COUNT; l++) {
+            if (!nb_simd_available(l)) continue;
+            nb_simd_force(l);
+            nb_vec_dot_fn dot = nb_vec_dot_get(t->type, l);
+            for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+                int nr = shapes[k][0], nt = shapes[k][1];
+                nb_vec_dot_mn(t->type, n, nr, nt, out, 1, R, x, xs, y, ys);
+                for (int r = 0; r < nr; r++)
+                    for (int u = 0; u < nt; u++) {
+                        dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
+                        CHECK_MSG(memcmp(&one, &out[u * R + r], 4) == 0,
+                                  "%s %s tile %dx%d, row %d token %d: %.9g vs %.9g", t->name,
+                                  nb_simd_name(l), nr, nt, r, u, out[u * R + r], one);
+                    }
+            }
+            nb_vec_dot_mn_fn mn = nb_vec_dot_mn_get(t->type, l);
+            if (mn) { /* the tiled function itself, at its level */
+                mn(n, 3, 5, out, 1, R, x, xs, y, ys);
+                for (int r = 0; r < 3; r++)
+                    for (int u = 0; u < 5; u++) {
+                        dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
+                        CHECK(memcmp(&one, &out[u * R + r], 4) == 0);
+                    }
+            }
+        }
+        nb_simd_force(-1);
+        free(x), free(y), free(f);
+    }
+}
+
+/* SIMD activation quantizers: the same bytes as act.c's reference, on
+ * random rows with scales from tiny to large, ties (x * id exactly k +
+ * 0.5), zero blocks and one-value blocks. */
+static void t_act_quantizers(void) {
+    const uint32_t types[] = {NB_TYPE_Q8_0, NB_TYPE_Q8_1};
+    enum { N = 32 * 64 };
+    static float x[N];
+    static uint8_t a[N * 2], b[N * 2];
+    for (int k = 0; k < 2; k++) {
+        const nb_type_info *ti = nb_type_get(types[k]);
+        for (int l = 0; l < NB_SIMD_COUNT; l++) {
+            nb_quantize_fn q = nb_act_quantize_get(types[k], l);
+            if (!q) continue;
+            for (int rep = 0; rep < 20; rep++) {
+                double sc = rng_scale(1e-6, 1e3);
+                for (int i = 0; i < N; i++) x[i] = (float)(sc * rng_normal());
+                for (int i = 0; i < 32; i++) x[32 + i] = 0.0f;         /* zero block */
+                for (int i = 0; i < 32; i++) x[64 + i] = i == 5 ? 3.0f : 0.0f;
+                for (int i = 0; i < 32; i++) x[96 + i] = (float)(i - 16) + 0.5f; /* ties */
+                x[96] = 127.0f;
+                ti->from_float(x, a, N);
+                q(x, b, N);
+                size_t bytes = nb_row_size(types[k], N);
+                size_t at = 0;
+                while (at < bytes && a[at] == b[at]) at++;
+                CHECK_MSG(at == bytes, "%s %s: byte %zu differs (%u vs %u)", ti->name,
+                          nb_simd_name(l), at, b[at], a[at]);
+                if (at != bytes) break;
+            }
+        }
+        /* the dispatcher's choice is one of the two */
+        nb_quantize_fn cur = nb_act_quantize(types[k]);
+        CHECK(cur == ti->from_float || cur == nb_act_quantize_get(types[k], nb_simd_current()));
+    }
+}
+
 static void t_dispatch(void) {
     for (int i = 0; i < N_TYPES; i++) check_dispatch(&TYPES[i]);
 }
@@ -1004,6 +1095,8 @@ int main(void) {
     RUN(t_exact_iq4_xs);
     RUN(t_edges);
     RUN(t_dispatch);
+    RUN(t_mn_tiles);
+    RUN(t_act_quantizers);
     RUN(t_matches_llama_cpp);
     RUN(t_end_to_end);
     RUN(t_levels_tested);

@@ -524,3 +524,49 @@ int nb_vec_dot_partner(uint32_t type) {
         current_table()[ID](n, s, x, y);                                         \
     }
 NB_FOR_EACH_DOT_TYPE(NB_DOT_DISPATCH)
+
+/* ------------------------------------------------- matmul tiles, quantizers */
+
+nb_vec_dot_mn_fn nb_vec_dot_mn_get(uint32_t type, int level) {
+    if (!nb_simd_available(level)) return NULL;
+#if NB_DOT_X86
+    /* Q4_1: the AVX-512 level runs the AVX2 arithmetic too (its
+     * nb_vec_dot_q4_1_avx512 is the AVX2 version, faster there) */
+    if ((level == NB_SIMD_AVX2 || level == NB_SIMD_AVX512) && type == NB_TYPE_Q4_1)
+        return nb_vec_dot_mn_q4_1_avx2;
+#endif
+    (void)type;
+    return NULL;
+}
+
+void nb_vec_dot_mn(uint32_t type, int64_t n, int32_t n_rows, int32_t n_tok, float *s,
+                   size_t s_row, size_t s_tok, const void *x, size_t x_stride, const void *y,
+                   size_t y_stride) {
+    nb_vec_dot_mn_fn f = nb_vec_dot_mn_get(type, nb_simd_current());
+    if (f) {
+        f(n, n_rows, n_tok, s, s_row, s_tok, x, x_stride, y, y_stride);
+        return;
+    }
+    const nb_vec_dot_fn dot = current_table()[type];
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int32_t t = 0; t < n_tok; t++)
+            dot(n, s + (size_t)r * s_row + (size_t)t * s_tok, (const uint8_t *)x + (size_t)r * x_stride,
+                (const uint8_t *)y + (size_t)t * y_stride);
+}
+
+nb_quantize_fn nb_act_quantize_get(uint32_t type, int level) {
+    if (!nb_simd_available(level)) return NULL;
+#if NB_DOT_X86
+    if (level == NB_SIMD_AVX2 || level == NB_SIMD_AVX512) {
+        if (type == NB_TYPE_Q8_0) return nb_quantize_q8_0_avx2;
+        if (type == NB_TYPE_Q8_1) return nb_quantize_q8_1_avx2;
+    }
+#endif
+    (void)type;
+    return NULL;
+}
+
+nb_quantize_fn nb_act_quantize(uint32_t type) {
+    nb_quantize_fn f = nb_act_quantize_get(type, nb_simd_current());
+    return f ? f : nb_type_get(type)->from_float;
+}

@@ -83,6 +83,39 @@ int nb_vec_dot_partner(uint32_t type);
     void nb_vec_dot_##T##_neon(int64_t n, float *s, const void *x, const void *y);
 NB_FOR_EACH_DOT_TYPE(NB_DOT_DECLARE_VARIANTS)
 
+/* ------------------------------------------------ matmul tiles
+ *
+ * A tile of weight rows times activation rows (a matrix product's inner
+ * part): s[r * s_row + t * s_tok] = nb_vec_dot_T(n, x + r * x_stride,
+ * y + t * y_stride) for r < n_rows, t < n_tok, each value to the bit what
+ * the current level's nb_vec_dot_T gives (tests check), so results do not
+ * depend on how a product is cut into tiles. Types with a tiled version
+ * (Q4_1 on x86: dot_avx2.c) reuse each unpacked weight block for several
+ * tokens and each activation block for several rows; the others loop over
+ * nb_vec_dot_T. */
+typedef void (*nb_vec_dot_mn_fn)(int64_t n, int32_t n_rows, int32_t n_tok, float *s,
+                                 size_t s_row, size_t s_tok, const void *x, size_t x_stride,
+                                 const void *y, size_t y_stride);
+void nb_vec_dot_mn(uint32_t type, int64_t n, int32_t n_rows, int32_t n_tok, float *s,
+                   size_t s_row, size_t s_tok, const void *x, size_t x_stride, const void *y,
+                   size_t y_stride);
+/* The tiled version of `type` at `level`; NULL when it has none (then
+ * nb_vec_dot_mn loops over the single dot product). */
+nb_vec_dot_mn_fn nb_vec_dot_mn_get(uint32_t type, int level);
+void nb_vec_dot_mn_q4_1_avx2(int64_t n, int32_t n_rows, int32_t n_tok, float *s, size_t s_row,
+                             size_t s_tok, const void *x, size_t x_stride, const void *y,
+                             size_t y_stride);
+
+/* Activation quantizers: SIMD versions of nb_from_float_q8_0 / _q8_1
+ * (act.c, the reference), byte for byte the same output (tests check). */
+typedef void (*nb_quantize_fn)(const float *x, void *y, int64_t n);
+/* The version for activation type `type` at `level`; NULL when none. */
+nb_quantize_fn nb_act_quantize_get(uint32_t type, int level);
+/* The best at the current level: a SIMD version, else the type's from_float. */
+nb_quantize_fn nb_act_quantize(uint32_t type);
+void nb_quantize_q8_0_avx2(const float *x, void *y, int64_t n);
+void nb_quantize_q8_1_avx2(const float *x, void *y, int64_t n);
+
 /* fp16 -> f32, the same as nb_fp16_to_f32 but inline (hot loops). */
 static inline float nb_dot_h2f(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;

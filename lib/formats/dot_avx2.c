@@ -529,6 +529,186 @@ void nb_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *vx, const void *vy)
     *s = hsum_ps256(acc);
 }
 
+/* ------------------------------------------- rows x tokens (matmul tiles)
+ *
+ * Q4_1 x Q8_1 for a tile of weight rows and activation rows: two rows and
+ * four tokens at a time, so that each weight block is unpacked once for
+ * four tokens and each activation block loaded once for two rows. Every
+ * (row, token) pair goes through the operations of nb_vec_dot_q4_1_avx2,
+ * in the same order (one 8-lane accumulator over the blocks, summ a
+ * float sum over the blocks, then hsum + summ); the scale products dx*dy
+ * and m*s are exact (products of two fp16 values), however formed. The
+ * pairs outside whole 2 x 4 groups call nb_vec_dot_q4_1_avx2 itself. */
+static void q4_1_tile_2x4(int64_t nb, float *s, size_t s_row, size_t s_tok, const block_q4_1 *x0,
+                          const block_q4_1 *x1, const uint8_t *y, size_t y_stride) {
+    const block_q8_1 *y0 = (const block_q8_1 *)y, *y1 = (const block_q8_1 *)(y + y_stride),
+                     *y2 = (const block_q8_1 *)(y + 2 * y_stride),
+                     *y3 = (const block_q8_1 *)(y + 3 * y_stride);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+    __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m128 sm0 = _mm_setzero_ps(), sm1 = sm0; /* summ of row 0 / row 1, lane = token */
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256i q0 = unpack_nibbles(x0[ib].qs), q1 = unpack_nibbles(x1[ib].qs);
+        const __m256 dx0 = _mm256_set1_ps(h2f(x0[ib].d)), dx1 = _mm256_set1_ps(h2f(x1[ib].d));
+        const __m128i dys = _mm_setr_epi16((short)y0[ib].d, (short)y1[ib].d, (short)y2[ib].d,
+                                           (short)y3[ib].d, (short)y0[ib].s, (short)y1[ib].s,
+                                           (short)y2[ib].s, (short)y3[ib].s);
+        const __m256 dsy = _mm256_cvtph_ps(dys); /* dy of tokens 0..3, then their s */
+        const __m128 sy = _mm256_extractf128_ps(dsy, 1);
+        sm0 = _mm_add_ps(sm0, _mm_mul_ps(_mm_set1_ps(h2f(x0[ib].m)), sy));
+        sm1 = _mm_add_ps(sm1, _mm_mul_ps(_mm_set1_ps(h2f(x1[ib].m)), sy));
+#define NB_Q41_TOKEN(T, YT)                                                                      \
+    do {                                                                                          \
+        const __m256i p = load_p(YT[ib].qs);                                                      \
+        const __m256 dy = _mm256_permutevar8x32_ps(dsy, _mm256_set1_epi32(T));                    \
+        a0##T = _mm256_fmadd_ps(_mm256_mul_ps(dx0, dy), _mm256_cvtepi32_ps(dot_u8s8(q0, p)), a0##T); \
+        a1##T = _mm256_fmadd_ps(_mm256_mul_ps(dx1, dy), _mm256_cvtepi32_ps(dot_u8s8(q1, p)), a1##T); \
+    } while (0)
+        NB_Q41_TOKEN(0, y0);
+        NB_Q41_TOKEN(1, y1);
+        NB_Q41_TOKEN(2, y2);
+        NB_Q41_TOKEN(3, y3);
+#undef NB_Q41_TOKEN
+    }
+    float m0[4], m1[4];
+    _mm_storeu_ps(m0, sm0);
+    _mm_storeu_ps(m1, sm1);
+    s[0] = hsum_ps256(a00) + m0[0];
+    s[s_tok] = hsum_ps256(a01) + m0[1];
+    s[2 * s_tok] = hsum_ps256(a02) + m0[2];
+    s[3 * s_tok] = hsum_ps256(a03) + m0[3];
+    s[s_row] = hsum_ps256(a10) + m1[0];
+    s[s_row + s_tok] = hsum_ps256(a11) + m1[1];
+    s[s_row + 2 * s_tok] = hsum_ps256(a12) + m1[2];
+    s[s_row + 3 * s_tok] = hsum_ps256(a13) + m1[3];
+}
+
+/* Four rows, one token (generation): each activation block loaded and its
+ * scales converted once for the four rows. */
+static void q4_1_tile_4x1(int64_t nb, float *s, size_t s_row, const uint8_t *x, size_t x_stride,
+                          const block_q8_1 *y) {
+    const block_q4_1 *x0 = (const block_q4_1 *)x, *x1 = (const block_q4_1 *)(x + x_stride),
+                     *x2 = (const block_q4_1 *)(x + 2 * x_stride),
+                     *x3 = (const block_q4_1 *)(x + 3 * x_stride);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m128 sm = _mm_setzero_ps(); /* summ, lane = row */
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256i p = load_p(y[ib].qs);
+        const __m256 dxm = _mm256_cvtph_ps(_mm_setr_epi16(
+            (short)x0[ib].d, (short)x1[ib].d, (short)x2[ib].d, (short)x3[ib].d, (short)x0[ib].m,
+            (short)x1[ib].m, (short)x2[ib].m, (short)x3[ib].m)); /* dx of rows 0..3, then m */
+        const __m128 dsy = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)y[ib].d | ((uint32_t)y[ib].s << 16))));
+        const __m256 dy = _mm256_broadcastss_ps(dsy);
+        sm = _mm_add_ps(sm, _mm_mul_ps(_mm256_extractf128_ps(dxm, 1), _mm_shuffle_ps(dsy, dsy, 0x55)));
+#define NB_Q41_ROW(R, XR)                                                                        \
+    do {                                                                                          \
+        const __m256 d = _mm256_mul_ps(_mm256_permutevar8x32_ps(dxm, _mm256_set1_epi32(R)), dy);  \
+        a##R = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8s8(unpack_nibbles(XR[ib].qs), p)), a##R); \
+    } while (0)
+        NB_Q41_ROW(0, x0);
+        NB_Q41_ROW(1, x1);
+        NB_Q41_ROW(2, x2);
+        NB_Q41_ROW(3, x3);
+#undef NB_Q41_ROW
+    }
+    float m[4];
+    _mm_storeu_ps(m, sm);
+    s[0] = hsum_ps256(a0) + m[0];
+    s[s_row] = hsum_ps256(a1) + m[1];
+    s[2 * s_row] = hsum_ps256(a2) + m[2];
+    s[3 * s_row] = hsum_ps256(a3) + m[3];
+}
+
+void nb_vec_dot_mn_q4_1_avx2(int64_t n, int32_t n_rows, int32_t n_tok, float *s, size_t s_row,
+                             size_t s_tok, const void *vx, size_t x_stride, const void *vy,
+                             size_t y_stride) {
+    const uint8_t *x = vx, *y = vy;
+    int32_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+        int32_t r = 0;
+        for (; r + 2 <= n_rows; r += 2)
+            q4_1_tile_2x4(n / QK4_1, s + (size_t)r * s_row + (size_t)t * s_tok, s_row, s_tok,
+                          (const block_q4_1 *)(x + (size_t)r * x_stride),
+                          (const block_q4_1 *)(x + (size_t)(r + 1) * x_stride),
+                          y + (size_t)t * y_stride, y_stride);
+        for (; r < n_rows; r++)
+            for (int32_t u = t; u < t + 4; u++)
+                nb_vec_dot_q4_1_avx2(n, s + (size_t)r * s_row + (size_t)u * s_tok,
+                                     x + (size_t)r * x_stride, y + (size_t)u * y_stride);
+    }
+    for (; t < n_tok; t++) {
+        int32_t r = 0;
+        for (; r + 4 <= n_rows; r += 4)
+            q4_1_tile_4x1(n / QK4_1, s + (size_t)r * s_row + (size_t)t * s_tok, s_row,
+                          x + (size_t)r * x_stride, x_stride,
+                          (const block_q8_1 *)(y + (size_t)t * y_stride));
+        for (; r < n_rows; r++)
+            nb_vec_dot_q4_1_avx2(n, s + (size_t)r * s_row + (size_t)t * s_tok,
+                                 x + (size_t)r * x_stride, y + (size_t)t * y_stride);
+    }
+}
+
+/* ------------------------------------------------- activation quantizers
+ *
+ * Q8_0 / Q8_1 as ggml-cpu's AVX2 quantize_row_q8_0 / _q8_1 (the bytes
+ * nb_from_float_q8_0 / _q8_1 in act.c describe and reproduce): block
+ * max |x| (max is exact in any order), d = amax / 127, id = 127 / amax,
+ * round half to even, saturating packs; Q8_1 also s = fp16(d * sum q). */
+static inline __m256i q8_block(const float *x, float *amax_out, __m256i *sum) {
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, v0);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v1));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v2));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v3));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    *amax_out = amax;
+    const __m256 mul = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (sum) *sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    i0 = _mm256_packs_epi32(i0, i1);
+    i2 = _mm256_packs_epi32(i2, i3);
+    i0 = _mm256_packs_epi16(i0, i2);
+    return _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline int32_t hsum_epi32_256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+void nb_quantize_q8_0_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float amax;
+        __m256i q = q8_block(x, &amax, NULL);
+        y[i].d = nb_f32_to_fp16(amax / 127.0f);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
+void nb_quantize_q8_1_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        float amax;
+        __m256i sum;
+        __m256i q = q8_block(x, &amax, &sum);
+        const float d = amax / 127.0f;
+        y[i].d = nb_f32_to_fp16(d);
+        y[i].s = nb_f32_to_fp16(d * (float)hsum_epi32_256(sum));
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
 #if defined(NB_DOT_POP_ATTRIBUTE)
 #pragma clang attribute pop
 #endif

@@ -249,27 +249,11 @@ void nb_vec_dot_q4_0_avx512(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
+/* Q4_1: the AVX2 version (ggml's order, one block per step) is faster
+ * here than two blocks per 512-bit register, and it is what the matmul
+ * tiles (nb_vec_dot_mn_q4_1_avx2) compute at this level too. */
 void nb_vec_dot_q4_1_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_1 *x = vx;
-    const block_q8_1 *y = vy;
-    const int64_t nb = n / QK4_1;
-    __m512 acc = _mm512_setzero_ps();
-    float summ = 0.0f;
-    int64_t ib = 0;
-    for (; ib + 2 <= nb; ib += 2) {
-        __m512i i0 = dot_u8s8(nibbles_2blocks(x[ib].qs, x[ib + 1].qs),
-                              load_2x32(y[ib].qs, y[ib + 1].qs));
-        __m512 d0 = two_scales(&x[ib].d, &y[ib].d, &x[ib + 1].d, &y[ib + 1].d);
-        acc = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(i0), acc);
-        summ += h2f(x[ib].m) * h2f(y[ib].s) + h2f(x[ib + 1].m) * h2f(y[ib + 1].s);
-    }
-    float sum = _mm512_reduce_add_ps(acc);
-    if (ib < nb) {
-        __m256i i0 = dot256_u8s8(nibbles_1block(x[ib].qs), load256(y[ib].qs));
-        sum += h2f(x[ib].d) * h2f(y[ib].d) * hsum_ps256(_mm256_cvtepi32_ps(i0));
-        summ += h2f(x[ib].m) * h2f(y[ib].s);
-    }
-    *s = sum + summ;
+    nb_vec_dot_q4_1_avx2(n, s, vx, vy);
 }
 
 /* The fifth bits of two Q5 blocks as a 64-bit byte mask. */

@@ -29,6 +29,8 @@
  *   logits = Woutput (rmsnorm(x) * output_norm)  [soft-capped: gemma2]
  */
 #include "model.h"
+#include "attn.h"
+#include "formats/dot.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -52,6 +54,12 @@ static int thread_id(void) { return 0; }
 
 static size_t align16(size_t n) {
     return (n + 15) & ~(size_t)15;
+}
+
+/* Positions the key cache and a row of scores hold: n_ctx rounded up to
+ * whole tiles of 16 keys (attn.h). */
+static size_t keys_len(int32_t n_ctx) {
+    return ((size_t)n_ctx + NB_ATTN_TILE - 1) / NB_ATTN_TILE * NB_ATTN_TILE;
 }
 
 static int32_t ctx_len(const nb_model *m, const nb_ctx_params *p) {
@@ -107,8 +115,8 @@ static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx,
     TAKE(xb2, B * hp->n_embd);
     /* q, k, v side by side: a fused Wqkv (phi3) writes all three at once */
     TAKE(q, B * (q_dim + 2 * kv_dim));
-    /* per thread: n_ctx scores, then 8 keys as floats (attention_head) */
-    TAKE(att, (size_t)n_threads * ((size_t)n_ctx + 8 * (size_t)hp->head_dim));
+    /* per thread: the scores of one head (whole tiles of keys) */
+    TAKE(att, (size_t)n_threads * keys_len(n_ctx));
     /* gate then up: a fused ffn_up (phi3) writes both at once */
     TAKE(hb, B * 2 * (size_t)hp->n_ff);
     TAKE(row, (size_t)n_threads * max_row);
@@ -117,7 +125,7 @@ static size_t layout(nb_ctx *c, uint8_t *base, const nb_model *m, int32_t n_ctx,
     TAKE(rope_inv_swa, hp->n_rot / 2);
     TAKE_BYTES(act, B * act_stride);
     size_t kv_elem = kv_f16 ? 2 : 4;
-    TAKE_BYTES(key_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
+    TAKE_BYTES(key_cache, (size_t)hp->n_layer * keys_len(n_ctx) * kv_dim * kv_elem);
     TAKE_BYTES(value_cache, (size_t)hp->n_layer * n_ctx * kv_dim * kv_elem);
 #undef TAKE
 #undef TAKE_BYTES
@@ -155,6 +163,7 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     c->m = m;
     c->kv_f16 = kv_is_f16(p);
     c->float_path = p && p->float_path;
+    c->act_type = -1; /* nothing converted yet */
     c->n_ctx = n_ctx;
     const nb_hparams *hp = &m->hp;
     /* theta_i = base^(-2i/n_rot), divided by rope_freqs[i] when present
@@ -205,20 +214,26 @@ static const float *weight_row(float *dst, const nb_gguf_tensor *w, int64_t r) {
     return dst;
 }
 
+/* Weight rows per tile of a matrix product: their bytes stay in L1 while
+ * every token of the batch goes past them. */
+#define NB_TILE_ROWS 16
+
 /* out[t][r] = W[r] . x[t] for each of W's rows and each of the n tokens of
  * a batch; W is (n_in = ne[0]) x n_out; rows t of x and of out lie x_stride
- * and out_stride floats apart. The outer loop runs over weight rows so
- * that a row, once read from memory, serves every token of the batch while
- * it is in cache: a prompt streams the weights once per batch instead of
- * once per token. Rows are split among the threads; each output is computed
- * by one thread with the same operations whatever the thread count or the
- * batch size, so results depend on neither.
+ * and out_stride floats apart. The outer loop runs over tiles of weight
+ * rows so that a tile, once read from memory, serves every token of the
+ * batch while it is in cache: a prompt streams the weights once per batch
+ * instead of once per token. Tiles are split among the threads; each
+ * output is computed by one thread with the same operations whatever the
+ * thread count, the tile or the batch size, so results depend on none.
  * Fast path (as llama.cpp): each x[t] is converted once to the weight
- * type's partner format and each row is an integer-block dot product.
- * Float path: each row dequantized (into the thread's own row buffer),
- * F32 dot. */
-static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
-                   const float *x, size_t x_stride) {
+ * type's partner format (`same_x`: x holds what the previous product
+ * converted, kept when the partner format is the same: q, k and v of one
+ * input) and each row is an integer-block dot product, tiles of rows times
+ * tokens at once (nb_vec_dot_mn). Float path: each row dequantized (into
+ * the thread's own row buffer), F32 dot. */
+static void matmul_x(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
+                     const float *x, size_t x_stride, int same_x) {
     int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
     const nb_type_info *ti = nb_type_get(w->type);
     const uint8_t *wdata = (const uint8_t *)w->data;
@@ -229,16 +244,20 @@ static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb
     int par = (double)n_in * (double)n_out * n >= 262144.0;
     (void)par; /* unused without OpenMP */
     if (!c->float_path && ti->vec_dot) {
-        const nb_type_info *partner = nb_type_get(ti->vec_dot_type);
         uint8_t *act = (uint8_t *)c->act;
         size_t as = c->act_stride;
-        NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par && n > 1)")
-        for (int32_t t = 0; t < n; t++) partner->from_float(x + t * x_stride, act + t * as, n_in);
+        if (!(same_x && c->act_type == (int32_t)ti->vec_dot_type)) {
+            nb_quantize_fn quantize = nb_act_quantize(ti->vec_dot_type);
+            NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par && n > 1)")
+            for (int32_t t = 0; t < n; t++) quantize(x + t * x_stride, act + t * as, n_in);
+            c->act_type = (int32_t)ti->vec_dot_type;
+        }
         NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
-        for (int64_t r = 0; r < n_out; r++)
-            for (int32_t t = 0; t < n; t++)
-                ti->vec_dot(n_in, &out[t * out_stride + r], wdata + (size_t)r * row_bytes,
-                            act + t * as);
+        for (int64_t r = 0; r < n_out; r += NB_TILE_ROWS) {
+            int32_t rows = n_out - r < NB_TILE_ROWS ? (int32_t)(n_out - r) : NB_TILE_ROWS;
+            nb_vec_dot_mn(w->type, n_in, rows, n, out + r, 1, out_stride,
+                          wdata + (size_t)r * row_bytes, row_bytes, act, as);
+        }
         return;
     }
     NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
@@ -251,6 +270,17 @@ static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb
             out[t * out_stride + r] = sum;
         }
     }
+}
+
+static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
+                   const float *x, size_t x_stride) {
+    matmul_x(c, n, out, out_stride, w, x, x_stride, 0);
+}
+
+/* The same, x being the input of the previous product. */
+static void matmul_same_x(nb_ctx *c, int32_t n, float *out, size_t out_stride,
+                          const nb_gguf_tensor *w, const float *x, size_t x_stride) {
+    matmul_x(c, n, out, out_stride, w, x, x_stride, 1);
 }
 
 /* RMSNorm (Zhang & Sennrich 2019): out = x / sqrt(mean(x^2) + eps) * w */
@@ -305,95 +335,46 @@ static void softmax(float *x, int32_t n) {
     for (int32_t i = 0; i < n; i++) x[i] /= sum;
 }
 
-/* F16 -> F32 without branches (the attention's innermost loops): the
- * exponent and mantissa bits moved into place and multiplied by 2^112,
- * which rebiases the exponent and turns F16 subnormals, read as F32
- * subnormals, into their exact values; Inf and NaN are set apart. The same
- * values as nb_fp16_to_f32. */
-static inline float h2f(uint16_t h) {
-    uint32_t u = (uint32_t)(h & 0x7fff) << 13;
-    float f;
-    memcpy(&f, &u, 4);
-    f *= 0x1p112f;
-    memcpy(&u, &f, 4);
-    if ((h & 0x7c00) == 0x7c00) u = 0x7f800000u | ((uint32_t)(h & 0x3ff) << 13) | (h & 0x3ff ? 0x400000u : 0);
-    u |= (uint32_t)(h & 0x8000) << 16;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Cache element at flat index idx (F32 or F16 storage). */
-static inline float kv_get(const nb_ctx *c, const void *cache, size_t idx) {
-    return c->kv_f16 ? h2f(((const uint16_t *)cache)[idx]) : ((const float *)cache)[idx];
-}
-
-/* With an F16 cache, llama.cpp's matrix products round the other operand
- * (q, then the attention weights) to F16 too; do the same to agree. */
-static inline float f16_if(const nb_ctx *c, float x) {
-    return c->kv_f16 ? nb_fp16_to_f32(nb_f32_to_fp16(x)) : x;
-}
-
 /* One query head of the token at position `pos` over the cache of one
- * layer (causal: keys 0..pos), into oh (head_dim); `att` holds n_ctx
- * scores and then 8 * head_dim floats of scratch. A local layer sees only the last n_swa positions (sliding
+ * layer (causal: keys 0..pos), into oh (head_dim); `att` holds a row of
+ * scores. A local layer sees only the last n_swa positions (sliding
  * window, Beltagy et al. 2020; llama.cpp masks a key when pos - t >= n_swa).
  * Scores are scaled by attn_scale (llama.cpp scales q instead for gemma and
  * phi3: the same numbers for a power-of-two scale such as 1/sqrt(64)) and,
- * for gemma2, soft-capped before the softmax. */
-static void attention_head(const nb_ctx *c, float *oh, float *qh, const void *kcache,
-                           const void *vcache, int32_t kvh, int32_t pos, int local, float *att) {
+ * for gemma2, soft-capped before the softmax. The two products go through
+ * the attention kernels `kern` (attn.h: keys in tiles of 16 positions, so
+ * the scores of whole tiles are computed; those outside t0..pos are
+ * ignored). With an F16 cache, llama.cpp's matrix products round the
+ * other operand (q, then the attention weights) to F16 too; so do we. */
+static void attention_head(const nb_ctx *c, const nb_attn_kernels *kern, float *oh, float *qh,
+                           const void *kcache, const void *vcache, int32_t kvh, int32_t pos,
+                           int local, float *att) {
     const nb_hparams *hp = &c->m->hp;
     int32_t hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
-    int32_t t0 = local && pos >= hp->n_swa ? pos - hp->n_swa + 1 : 0;
+    int32_t t0 = local && pos >= hp->n_swa ? pos - hp->n_swa + 1 : 0, n = pos + 1 - t0;
     float scale = hp->attn_scale;
-    for (int32_t i = 0; i < hd; i++) qh[i] = f16_if(c, qh[i]);
-    /* F16 cache: eight keys at a time, converted into kt (i-major) so that
-     * the eight sums can run side by side in vector lanes; each still goes
-     * over i in order: the same bits as one key alone */
-    float *kt = att + c->n_ctx;
-    const uint16_t *k16 = (const uint16_t *)kcache, *v16 = (const uint16_t *)vcache;
-    int32_t t = t0;
-    for (; c->kv_f16 && t + 7 <= pos; t += 8) {
-        for (int32_t j = 0; j < 8; j++) {
-            const uint16_t *kr = k16 + (size_t)(t + j) * kv_dim + (size_t)kvh * hd;
-            for (int32_t i = 0; i < hd; i++) kt[i * 8 + j] = h2f(kr[i]);
-        }
-        float s8[8] = {0};
-        for (int32_t i = 0; i < hd; i++) {
-            const float qi = qh[i], *ki = kt + i * 8;
-            for (int32_t j = 0; j < 8; j++) s8[j] += qi * ki[j];
-        }
-        for (int32_t j = 0; j < 8; j++) att[t + j] = s8[j];
+    /* scores of the tiles j0 .. j1 that hold keys t0 .. pos */
+    int32_t j0 = t0 / NB_ATTN_TILE, j1 = pos / NB_ATTN_TILE;
+    size_t tile = (size_t)NB_ATTN_TILE * kv_dim, head = (size_t)kvh * hd * NB_ATTN_TILE;
+    float *s = att + (size_t)j0 * NB_ATTN_TILE;
+    if (c->kv_f16) {
+        kern->round_f16(hd, qh);
+        kern->scores_f16(hd, j1 - j0 + 1, qh, (const uint16_t *)kcache + j0 * tile + head, tile, s);
+    } else {
+        kern->scores_f32(hd, j1 - j0 + 1, qh, (const float *)kcache + j0 * tile + head, tile, s);
     }
-    for (; t <= pos; t++) {
-        size_t at = (size_t)t * kv_dim + (size_t)kvh * hd;
-        float s = 0.0f;
-        for (int32_t i = 0; i < hd; i++) s += qh[i] * kv_get(c, kcache, at + i);
-        att[t] = s;
+    for (int32_t t = t0; t <= pos; t++) {
+        float x = att[t] * scale;
+        att[t] = hp->attn_softcap > 0.0f ? softcap(x, hp->attn_softcap) : x;
     }
-    for (t = t0; t <= pos; t++) {
-        float s = att[t] * scale;
-        att[t] = hp->attn_softcap > 0.0f ? softcap(s, hp->attn_softcap) : s;
-    }
-    softmax(att + t0, pos + 1 - t0);
-    for (t = t0; t <= pos; t++) att[t] = f16_if(c, att[t]);
-    /* out = sum over t of att[t] * v[t], each out[i] summed over t in
-     * order; on an F16 cache eight i at a time in local sums */
-    int32_t i0 = 0;
-    for (; c->kv_f16 && i0 + 8 <= hd; i0 += 8) {
-        float o8[8] = {0};
-        for (t = t0; t <= pos; t++) {
-            const uint16_t *vr = v16 + (size_t)t * kv_dim + (size_t)kvh * hd + i0;
-            const float p = att[t];
-            for (int32_t j = 0; j < 8; j++) o8[j] += p * h2f(vr[j]);
-        }
-        for (int32_t j = 0; j < 8; j++) oh[i0 + j] = o8[j];
-    }
-    for (int32_t i = i0; i < hd; i++) {
-        float o = 0.0f;
-        for (t = t0; t <= pos; t++)
-            o += att[t] * kv_get(c, vcache, (size_t)t * kv_dim + (size_t)kvh * hd + i);
-        oh[i] = o;
+    softmax(att + t0, n);
+    /* out = sum over t of att[t] * v[t] */
+    size_t v_at = (size_t)t0 * kv_dim + (size_t)kvh * hd;
+    if (c->kv_f16) {
+        kern->round_f16(n, att + t0);
+        kern->mix_f16(hd, n, att + t0, (const uint16_t *)vcache + v_at, (size_t)kv_dim, oh);
+    } else {
+        kern->mix_f32(hd, n, att + t0, (const float *)vcache + v_at, (size_t)kv_dim, oh);
     }
 }
 
@@ -406,14 +387,15 @@ static void attention_head(const nb_ctx *c, float *oh, float *qh, const void *kc
 static void attention(nb_ctx *c, int32_t n, int32_t pos0, const void *kcache, const void *vcache,
                       int local) {
     const nb_hparams *hp = &c->m->hp;
+    const nb_attn_kernels *kern = nb_attn_current();
     int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_pairs = n * hp->n_head;
     int par = (double)n_pairs * (pos0 + n) * hd >= 262144.0; /* as in matmul */
     (void)par;
     NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
     for (int32_t i = 0; i < n_pairs; i++) {
         int32_t t = i / hp->n_head, h = i % hp->n_head;
-        float *att = c->att + (size_t)thread_id() * (c->n_ctx + 8 * (size_t)hd);
-        attention_head(c, c->xb + (size_t)t * c->xb_dim + (size_t)h * hd,
+        float *att = c->att + (size_t)thread_id() * keys_len(c->n_ctx);
+        attention_head(c, kern, c->xb + (size_t)t * c->xb_dim + (size_t)h * hd,
                        c->q + (size_t)t * c->qkv_dim + (size_t)h * hd, kcache, vcache, h / group,
                        pos0 + t, local, att);
     }
@@ -444,15 +426,19 @@ static void geglu(float *hb, const float *hb2, int32_t n) {
     for (int32_t i = 0; i < n; i++) hb[i] = gelu(hb[i]) * hb2[i];
 }
 
-/* Append one position's k and v to the layer's cache. */
+/* Append one position's k and v to the layer's cache: v as a row, k into
+ * column pos % 16 of its tile of 16 positions (attn.h). */
 static void store_kv(nb_ctx *c, void *kcache, void *vcache, int32_t pos, int32_t kv_dim,
                      const float *k, const float *v) {
     size_t at = (size_t)pos * kv_dim;
+    size_t k_at = (size_t)(pos / NB_ATTN_TILE) * NB_ATTN_TILE * kv_dim + pos % NB_ATTN_TILE;
     if (c->kv_f16) {
-        nb_f32_to_f16_row(k, (uint16_t *)kcache + at, kv_dim);
+        uint16_t *kc = (uint16_t *)kcache + k_at;
+        for (int32_t i = 0; i < kv_dim; i++) kc[(size_t)i * NB_ATTN_TILE] = nb_f32_to_fp16(k[i]);
         nb_f32_to_f16_row(v, (uint16_t *)vcache + at, kv_dim);
     } else {
-        memcpy((float *)kcache + at, k, (size_t)kv_dim * sizeof(float));
+        float *kc = (float *)kcache + k_at;
+        for (int32_t i = 0; i < kv_dim; i++) kc[(size_t)i * NB_ATTN_TILE] = k[i];
         memcpy((float *)vcache + at, v, (size_t)kv_dim * sizeof(float));
     }
 }
@@ -481,8 +467,8 @@ static void qkv_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
         return;
     }
     matmul(c, n, c->q, qs, L->wq, c->xb, xs);
-    matmul(c, n, c->q + q_dim, qs, L->wk, c->xb, xs);
-    matmul(c, n, c->q + q_dim + kv_dim, qs, L->wv, c->xb, xs);
+    matmul_same_x(c, n, c->q + q_dim, qs, L->wk, c->xb, xs);
+    matmul_same_x(c, n, c->q + q_dim + kv_dim, qs, L->wv, c->xb, xs);
     for (int32_t t = 0; t < n; t++) {
         float *q = c->q + t * qs;
         add_bias(q, L->bq, q_dim);
@@ -501,7 +487,7 @@ static void gate_up_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
         return;
     }
     matmul(c, n, c->hb, hs, L->ffn_gate, c->xb, xs);
-    matmul(c, n, c->hb + c->m->hp.n_ff, hs, L->ffn_up, c->xb, xs);
+    matmul_same_x(c, n, c->hb + c->m->hp.n_ff, hs, L->ffn_up, c->xb, xs);
 }
 
 /* The n (<= n_batch) tokens at positions pos, pos + 1, ... through the
@@ -526,7 +512,7 @@ static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t p
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const nb_layer *L = &m->layers[l];
         size_t kv_elem = c->kv_f16 ? 2 : 4;
-        uint8_t *kcache = (uint8_t *)c->key_cache + (size_t)l * c->n_ctx * kv_dim * kv_elem;
+        uint8_t *kcache = (uint8_t *)c->key_cache + (size_t)l * keys_len(c->n_ctx) * kv_dim * kv_elem;
         uint8_t *vcache = (uint8_t *)c->value_cache + (size_t)l * c->n_ctx * kv_dim * kv_elem;
         const float *inv_freq = L->swa ? c->rope_inv_swa : c->rope_inv;
 

@@ -20,18 +20,20 @@ struct nb_ctx {
     int32_t qkv_dim;   /* row length of q: q_dim + 2 * kv_dim              */
     int32_t max_row;   /* longest weight row (n_in of any matrix)          */
     size_t act_stride; /* bytes of one activation row in a partner format  */
+    int32_t act_type;  /* partner format act holds (matmul_same_x reuses it) */
     float *x;          /* (B, n_embd) residual stream                      */
     float *xb;         /* (B, xb_dim) activation inside a residual branch  */
     float *xb2;        /* (B, n_embd) branch output before the residual add */
     float *q;          /* (B, qkv_dim) query, then key, then value         */
-    float *att;        /* (n_threads, n_ctx) attention scores of one head  */
+    float *att;        /* (n_threads, n_ctx up to whole 16-key tiles) scores */
     float *hb;         /* (B, 2 * n_ff) gate, then up projection           */
     float *row;        /* (n_threads, max_row) one dequantized weight row  */
     float *logits;     /* (n_vocab) of the last token                      */
     float *rope_inv;   /* (n_rot / 2) inverse frequencies                  */
     float *rope_inv_swa; /* (n_rot / 2) the same for local layers          */
     void *act;         /* (B, act_stride bytes) activations, partner format */
-    void *key_cache;   /* (n_layer, n_ctx, kv_dim) F32 or F16              */
+    void *key_cache;   /* (n_layer, n_ctx / 16 tiles, kv_dim, 16) F32 or F16:
+                        * tiles of 16 positions, n_ctx rounded up (attn.h) */
     void *value_cache; /* (n_layer, n_ctx, kv_dim) F32 or F16              */
 };
 
