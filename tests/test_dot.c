@@ -721,53 +721,94 @@ DOT_TESTS(iq4_xs)
  * shapes around the tiled kernels' groups (2 rows x 4 tokens) and strides
  * wider than a row. Through the library's own quantizers. */
 static void t_mn_tiles(void) {
-    static const int shapes[][2] = {{1, 1}, {2, 4}, {3, 5}, {16, 32}, {5, 9}, {16, 1}, {1, 7}};
+    static const int shapes[][2] = {{1, 1}, {2, 4}, {3, 5}, {16, 32}, {5, 9}, {16, 1}, {1, 7},
+                                    {16, 8}, {13, 12}, {16, 3}, {7, 1}, {16, 80}, {3, 70}};
     for (int i = 0; i < N_TYPES; i++) {
         const dtype *t = &TYPES[i];
-        const nb_type_info *wi = nb_type_get(t->type), *ai = nb_type_get(t->partner);
-        if (!wi || !wi->from_float || !ai || !ai->from_float) continue;
-        const int64_t n = t->block == 1 ? 96 : 3 * (int64_t)t->block;
-        size_t xs = nb_row_size(t->type, n) + 40, ys = nb_row_size(t->partner, n) + 24;
-        enum { R = 16, T = 32 };
-        uint8_t *x = calloc(R, xs), *y = calloc(T, ys);
-        float *f = malloc((size_t)n * sizeof(float)), out[R * T], one;
-        CHECK(x && y && f);
-        if (!(x && y && f)) { free(x), free(y), free(f); return; }
-        for (int r = 0; r < R; r++) {
-            for (int64_t j = 0; j < n; j++) f[j] = (float)rng_normal();
-            wi->from_float(f, x + (size_t)r * xs, n);
-        }
-        for (int u = 0; u < T; u++) {
-            for (int64_t j = 0; j < n; j++) f[j] = (float)rng_normal();
-            ai->from_float(f, y + (size_t)u * ys, n);
-        }
-        for (int l = 0; l < NB_SIMD_COUNT; l++) {
-            if (!nb_simd_available(l)) continue;
-            nb_simd_force(l);
-            nb_vec_dot_fn dot = nb_vec_dot_get(t->type, l);
-            for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-                int nr = shapes[k][0], nt = shapes[k][1];
-                nb_vec_dot_mn(t->type, n, nr, nt, out, 1, R, x, xs, y, ys);
-                for (int r = 0; r < nr; r++)
-                    for (int u = 0; u < nt; u++) {
-                        dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
-                        CHECK_MSG(memcmp(&one, &out[u * R + r], 4) == 0,
-                                  "%s %s tile %dx%d, row %d token %d: %.9g vs %.9g", t->name,
-                                  nb_simd_name(l), nr, nt, r, u, out[u * R + r], one);
+        /* short rows, and rows longer than the tiles' chunks (32 blocks of
+         * 32, 8 super-blocks of 256) */
+        for (int len = 0; len < 2; len++) {
+            const int64_t n = t->block == 1 ? (len ? 1200 : 96) : (len ? 40 : 3) * (int64_t)t->block;
+            const int64_t nblk = n / t->block;
+            size_t xs = nblk * t->wbytes + 40, ys = nblk * t->abytes + 24;
+            enum { R = 16, T = 80 }; /* more tokens than a pass over long rows (64) */
+            uint8_t *x = calloc(R, xs), *y = calloc(T, ys);
+            double *mx = malloc((size_t)n * R * sizeof(double)), *my = malloc((size_t)n * T * sizeof(double));
+            double *v = malloc((size_t)t->block * sizeof(double));
+            float out[R * T], one;
+            CHECK(x && y && mx && my && v);
+            if (!(x && y && mx && my && v)) { free(x), free(y), free(mx), free(my), free(v); return; }
+            /* random blocks (every byte value, scales over a wide range),
+             * and their value magnitudes for the scalar comparison */
+            for (int r = 0; r < R; r++)
+                for (int64_t b = 0; b < nblk; b++) {
+                    uint8_t *blk = x + (size_t)r * xs + (size_t)b * t->wbytes;
+                    t->gen_w(blk, 0);
+                    t->dec_w(blk, v, mx + (size_t)r * n + b * t->block);
+                }
+            for (int u = 0; u < T; u++)
+                for (int64_t b = 0; b < nblk; b++) {
+                    uint8_t *blk = y + (size_t)u * ys + (size_t)b * t->abytes;
+                    t->gen_a(blk, 0);
+                    t->dec_a(blk, v, my + (size_t)u * n + b * t->block);
+                }
+            for (int l = 0; l < NB_SIMD_COUNT; l++) {
+                if (!nb_simd_available(l)) continue;
+                nb_simd_force(l);
+                nb_vec_dot_fn dot = nb_vec_dot_get(t->type, l);
+                /* with and without AVX-512 VNNI where the CPU has it: the same bits */
+                for (int vnni = 1; vnni >= (nb_simd_has_vnni() ? 0 : 1); vnni--) {
+                    nb_simd_force_vnni(vnni);
+                    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+                        int nr = shapes[k][0], nt = shapes[k][1];
+                        nb_vec_dot_mn(t->type, n, nr, nt, out, 1, R, x, xs, y, ys);
+                        for (int r = 0; r < nr; r++)
+                            for (int u = 0; u < nt; u++) {
+                                dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
+                                CHECK_MSG(memcmp(&one, &out[u * R + r], 4) == 0,
+                                          "%s %s%s n %d tile %dx%d, row %d token %d: %.9g vs %.9g",
+                                          t->name, nb_simd_name(l), vnni ? "" : " (no vnni)", (int)n,
+                                          nr, nt, r, u, out[u * R + r], one);
+                            }
+                        /* rows apart in the output (s_row != 1), tokens next to each other */
+                        nb_vec_dot_mn(t->type, n, nr, nt, out, T, 1, x, xs, y, ys);
+                        for (int r = 0; r < nr; r++)
+                            for (int u = 0; u < nt; u++) {
+                                dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
+                                CHECK_MSG(memcmp(&one, &out[r * T + u], 4) == 0,
+                                          "%s %s transposed tile %dx%d, row %d token %d", t->name,
+                                          nb_simd_name(l), nr, nt, r, u);
+                            }
                     }
-            }
-            nb_vec_dot_mn_fn mn = nb_vec_dot_mn_get(t->type, l);
-            if (mn) { /* the tiled function itself, at its level */
-                mn(n, 3, 5, out, 1, R, x, xs, y, ys);
-                for (int r = 0; r < 3; r++)
-                    for (int u = 0; u < 5; u++) {
-                        dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
-                        CHECK(memcmp(&one, &out[u * R + r], 4) == 0);
+                    nb_vec_dot_mn_fn mn = nb_vec_dot_mn_get(t->type, l);
+                    if (mn) { /* the tiled function itself, at its level */
+                        mn(n, 3, 5, out, 1, R, x, xs, y, ys);
+                        for (int r = 0; r < 3; r++)
+                            for (int u = 0; u < 5; u++) {
+                                dot(n, &one, x + (size_t)r * xs, y + (size_t)u * ys);
+                                CHECK(memcmp(&one, &out[u * R + r], 4) == 0);
+                            }
                     }
+                    /* and within tolerance of the scalar reference */
+                    nb_vec_dot_fn ref = nb_vec_dot_get(t->type, NB_SIMD_SCALAR);
+                    nb_vec_dot_mn(t->type, n, 16, 8, out, 1, R, x, xs, y, ys);
+                    for (int r = 0; r < 16; r++)
+                        for (int u = 0; u < 8; u++) {
+                            float want;
+                            ref(n, &want, x + (size_t)r * xs, y + (size_t)u * ys);
+                            double mag = 0.0;
+                            for (int64_t j = 0; j < n; j++) mag += mx[(size_t)r * n + j] * my[(size_t)u * n + j];
+                            double tol = 1e-5 * mag + 1e-30;
+                            CHECK_MSG(fabs((double)out[u * R + r] - want) <= tol,
+                                      "%s %s tile vs scalar row %d token %d: %.9g vs %.9g", t->name,
+                                      nb_simd_name(l), r, u, out[u * R + r], want);
+                        }
+                }
+                nb_simd_force_vnni(1);
             }
+            nb_simd_force(-1);
+            free(x), free(y), free(mx), free(my), free(v);
         }
-        nb_simd_force(-1);
-        free(x), free(y), free(f);
     }
 }
 

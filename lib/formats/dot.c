@@ -527,13 +527,43 @@ NB_FOR_EACH_DOT_TYPE(NB_DOT_DISPATCH)
 
 /* ------------------------------------------------- matmul tiles, quantizers */
 
+static NB_ATOMIC int g_has_vnni = -1;
+static NB_ATOMIC int g_use_vnni = 1;
+
+int nb_simd_has_vnni(void) {
+    int v = nb_atomic_load(&g_has_vnni);
+    if (v < 0) {
+        v = 0;
+#if NB_DOT_X86
+        v = nb_simd_best() == NB_SIMD_AVX512 && __builtin_cpu_supports("avx512vnni");
+#endif
+        nb_atomic_store(&g_has_vnni, v);
+    }
+    return v;
+}
+
+void nb_simd_force_vnni(int on) {
+    nb_atomic_store(&g_use_vnni, on != 0);
+}
+
 nb_vec_dot_mn_fn nb_vec_dot_mn_get(uint32_t type, int level) {
     if (!nb_simd_available(level)) return NULL;
 #if NB_DOT_X86
-    /* Q4_1: the AVX-512 level runs the AVX2 arithmetic too (its
-     * nb_vec_dot_q4_1_avx512 is the AVX2 version, faster there) */
-    if ((level == NB_SIMD_AVX2 || level == NB_SIMD_AVX512) && type == NB_TYPE_Q4_1)
-        return nb_vec_dot_mn_q4_1_avx2;
+    if (level == NB_SIMD_AVX2 && type == NB_TYPE_Q4_1) return nb_vec_dot_mn_q4_1_avx2;
+    /* AVX-512: 16 rows transposed into int32 lanes (dot_avx512.c); Q8_0,
+     * Q4_K and Q6_K need VNNI for that (u8 values past the int16 pair
+     * sums of maddubs, or the wide scales), else the single dot product */
+    if (level == NB_SIMD_AVX512) {
+        const int vnni = nb_simd_has_vnni() && nb_atomic_load(&g_use_vnni);
+        switch (type) {
+        case NB_TYPE_Q4_0: return vnni ? nb_vec_dot_mn_q4_0_vnni : nb_vec_dot_mn_q4_0_avx512;
+        case NB_TYPE_Q4_1: return vnni ? nb_vec_dot_mn_q4_1_vnni : nb_vec_dot_mn_q4_1_avx2;
+        case NB_TYPE_Q8_0: return vnni ? nb_vec_dot_mn_q8_0_vnni : NULL;
+        case NB_TYPE_Q4_K: return vnni ? nb_vec_dot_mn_q4_K_vnni : NULL;
+        case NB_TYPE_Q6_K: return vnni ? nb_vec_dot_mn_q6_K_vnni : NULL;
+        default: break;
+        }
+    }
 #endif
     (void)type;
     return NULL;

@@ -105,6 +105,22 @@ nb_vec_dot_mn_fn nb_vec_dot_mn_get(uint32_t type, int level);
 void nb_vec_dot_mn_q4_1_avx2(int64_t n, int32_t n_rows, int32_t n_tok, float *s, size_t s_row,
                              size_t s_tok, const void *x, size_t x_stride, const void *y,
                              size_t y_stride);
+/* AVX-512 tiles (dot_avx512.c): Q4_0, Q8_0, Q4_K, Q6_K; the _vnni ones
+ * use vpdpbusd (AVX-512 VNNI, checked at run time: nb_simd_has_vnni) and
+ * give the same bits as the plain ones. */
+#define NB_DOT_DECLARE_MN(NAME)                                                               \
+    void NAME(int64_t n, int32_t n_rows, int32_t n_tok, float *s, size_t s_row, size_t s_tok, \
+              const void *x, size_t x_stride, const void *y, size_t y_stride);
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q4_0_avx512)
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q4_0_vnni)
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q4_1_vnni)
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q8_0_vnni)
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q4_K_vnni)
+NB_DOT_DECLARE_MN(nb_vec_dot_mn_q6_K_vnni)
+/* Does the CPU have AVX-512 VNNI (and the AVX-512 level)? Tests can turn
+ * its use off (nb_simd_force_vnni(0)) to check the plain tiles. */
+int nb_simd_has_vnni(void);
+void nb_simd_force_vnni(int on);
 
 /* Activation quantizers: SIMD versions of nb_from_float_q8_0 / _q8_1
  * (act.c, the reference), byte for byte the same output (tests check). */
