@@ -35,17 +35,124 @@
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
+#include <stdatomic.h>
+#include <threads.h>
+#include <time.h>
 #endif
 
 /* OpenMP only when built with it: `make OPENMP=0` must build without
  * unknown-pragma warnings, and then everything runs on one thread. */
 #ifdef _OPENMP
 #define NB_OMP(directive) _Pragma(directive)
-static int thread_id(void) { return omp_get_thread_num(); }
+static int32_t thread_id(void) { return omp_get_thread_num(); }
+static int32_t team_size(void) { return omp_get_num_threads(); }
 #else
 #define NB_OMP(directive)
-static int thread_id(void) { return 0; }
+static int32_t thread_id(void) { return 0; }
+static int32_t team_size(void) { return 1; }
 #endif
+
+/* ------------------------------------------------------------- threads
+ *
+ * One parallel region per batch (forward_batch): every thread runs the
+ * whole pass, and each step gives each thread its share of the work:
+ *   - per-token steps (norms, RoPE, cache stores, SwiGLU, the conversion
+ *     of a matrix's input): token t to thread t mod team_size, so that a
+ *     thread can convert the rows it has just normalized with no barrier;
+ *   - matrix products: tiles of weight rows in one contiguous block per
+ *     thread (my_share);
+ *   - attention: (token, head) pairs, interleaved like the tokens.
+ * Each output is computed by exactly one thread with the same code
+ * whatever the thread count, so results do not depend on it. Where a step
+ * reads what other threads wrote, a barrier (sync_threads) comes first. */
+
+struct nb_team {
+#ifdef _OPENMP
+    atomic_int arrived;  /* threads at the current barrier             */
+    atomic_int phase;    /* barriers passed                            */
+    atomic_int sleepers; /* threads asleep in cnd_wait                 */
+    atomic_int spin_ns;  /* how long to spin before sleeping           */
+    mtx_t mtx;
+    cnd_t cnd;
+#else
+    int unused;
+#endif
+};
+
+/* How long a thread spins at a barrier before it sleeps, at most: longer
+ * than a step's usual imbalance and than waking a sleeping thread takes
+ * (tens of microseconds in a virtual machine), far shorter than a time
+ * slice of the scheduler. */
+#define NB_SPIN_MAX_NS 200000
+#define NB_SPIN_MIN_NS 4000
+
+#ifdef _OPENMP
+static int64_t now_ns(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+#endif
+
+/* Wait until every thread of the team has arrived. A waiting thread spins,
+ * then sleeps on a condition variable. Spinning alone (OpenMP's default
+ * barriers) fails on a busy machine: when another process takes a core
+ * from one of our threads, its sibling holds the other core spinning
+ * instead of handing it over, and two threads run slower than one. So the
+ * spin adapts (the team's spin_ns, kept in the context from batch to
+ * batch): it doubles, up to NB_SPIN_MAX_NS, when a spin ends in time, and
+ * shrinks by an eighth each time one runs out, down to NB_SPIN_MIN_NS
+ * when the threads keep waiting for each other's cores. Only how long the
+ * threads wait changes, never what they compute. */
+static void sync_threads(nb_ctx *c) {
+#ifdef _OPENMP
+    int n = omp_get_num_threads();
+    if (n == 1) return;
+    struct nb_team *tm = c->team;
+    int phase = atomic_load(&tm->phase);
+    if (atomic_fetch_add(&tm->arrived, 1) == n - 1) { /* the last one in */
+        atomic_store(&tm->arrived, 0);
+        atomic_store(&tm->phase, phase + 1);
+        if (atomic_load(&tm->sleepers)) {
+            mtx_lock(&tm->mtx);
+            cnd_broadcast(&tm->cnd);
+            mtx_unlock(&tm->mtx);
+        }
+        return;
+    }
+    int spin = atomic_load_explicit(&tm->spin_ns, memory_order_relaxed);
+    int64_t until = now_ns() + spin;
+    do {
+        for (int i = 0; i < 256; i++)
+            if (atomic_load_explicit(&tm->phase, memory_order_acquire) != phase) {
+                int longer = spin < NB_SPIN_MAX_NS / 2 ? 2 * spin : NB_SPIN_MAX_NS;
+                if (longer != spin)
+                    atomic_store_explicit(&tm->spin_ns, longer, memory_order_relaxed);
+                return;
+            }
+    } while (now_ns() < until);
+    int shorter = spin > NB_SPIN_MIN_NS ? spin - spin / 8 : NB_SPIN_MIN_NS;
+    atomic_store_explicit(&tm->spin_ns, shorter, memory_order_relaxed);
+    mtx_lock(&tm->mtx);
+    atomic_fetch_add(&tm->sleepers, 1); /* before the check: see the last one in */
+    while (atomic_load(&tm->phase) == phase) cnd_wait(&tm->cnd, &tm->mtx);
+    atomic_fetch_sub(&tm->sleepers, 1);
+    mtx_unlock(&tm->mtx);
+#else
+    (void)c;
+#endif
+}
+
+/* This thread's block of n items (rows, tiles): [begin, end). */
+typedef struct {
+    int64_t begin, end;
+} nb_share;
+
+static nb_share my_share(int64_t n) {
+    int64_t id = thread_id(), nth = team_size();
+    nb_share s = {n * id / nth, n * (id + 1) / nth};
+    return s;
+}
 
 /* ------------------------------------------------------------- sizes */
 
@@ -163,8 +270,8 @@ nb_status nb_ctx_init(nb_ctx **out, const nb_model *m, const nb_ctx_params *p, v
     c->m = m;
     c->kv_f16 = kv_is_f16(p);
     c->float_path = p && p->float_path;
-    c->act_type = -1; /* nothing converted yet */
     c->n_ctx = n_ctx;
+    c->spin_ns = NB_SPIN_MAX_NS;
     const nb_hparams *hp = &m->hp;
     /* theta_i = base^(-2i/n_rot), divided by rope_freqs[i] when present
      * (Llama 3 long-context scaling) or by phi3's su/longrope factors: the
@@ -218,69 +325,83 @@ static const float *weight_row(float *dst, const nb_gguf_tensor *w, int64_t r) {
  * every token of the batch goes past them. */
 #define NB_TILE_ROWS 16
 
-/* out[t][r] = W[r] . x[t] for each of W's rows and each of the n tokens of
- * a batch; W is (n_in = ne[0]) x n_out; rows t of x and of out lie x_stride
- * and out_stride floats apart. The outer loop runs over tiles of weight
- * rows so that a tile, once read from memory, serves every token of the
- * batch while it is in cache: a prompt streams the weights once per batch
- * instead of once per token. Tiles are split among the threads; each
- * output is computed by one thread with the same operations whatever the
- * thread count, the tile or the batch size, so results depend on none.
+/* One matrix of a product: out[t][r] = W[r] . x[t]; rows t of out lie
+ * out_stride floats apart. */
+typedef struct {
+    const nb_gguf_tensor *w;
+    float *out;
+    size_t out_stride;
+} nb_product;
+
+/* The products of `count` matrices with one input, x[t] for the n tokens
+ * of a batch (rows x_stride floats apart): q, k, v of one normalized x,
+ * or gate and up. Called by every thread of the team; returns after a
+ * barrier, when every output is there. Each W is (n_in = ne[0]) x n_out.
+ *
  * Fast path (as llama.cpp): each x[t] is converted once to the weight
- * type's partner format (`same_x`: x holds what the previous product
- * converted, kept when the partner format is the same: q, k and v of one
- * input) and each row is an integer-block dot product, tiles of rows times
- * tokens at once (nb_vec_dot_mn). Float path: each row dequantized (into
- * the thread's own row buffer), F32 dot. */
-static void matmul_x(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
-                     const float *x, size_t x_stride, int same_x) {
-    int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
-    const nb_type_info *ti = nb_type_get(w->type);
-    const uint8_t *wdata = (const uint8_t *)w->data;
-    size_t row_bytes = nb_row_size(w->type, n_in);
-    /* below ~256K multiply-adds (tens of microseconds) waking the other
-     * threads costs more than it saves: tiny models, and k and v of one
-     * token; the results are the same either way */
-    int par = (double)n_in * (double)n_out * n >= 262144.0;
-    (void)par; /* unused without OpenMP */
-    if (!c->float_path && ti->vec_dot) {
-        uint8_t *act = (uint8_t *)c->act;
-        size_t as = c->act_stride;
-        if (!(same_x && c->act_type == (int32_t)ti->vec_dot_type)) {
-            nb_quantize_fn quantize = nb_act_quantize(ti->vec_dot_type);
-            NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par && n > 1)")
-            for (int32_t t = 0; t < n; t++) quantize(x + t * x_stride, act + t * as, n_in);
-            c->act_type = (int32_t)ti->vec_dot_type;
+ * type's partner format, into act (again only when the next matrix's
+ * partner differs), by the thread that owns token t: the one that may
+ * have just computed x[t], so no barrier is needed before. Then the
+ * weight rows, in tiles of NB_TILE_ROWS, each thread a block of tiles:
+ * a tile, once read from memory, serves every token of the batch while
+ * it is in cache (a prompt streams the weights once per batch instead of
+ * once per token), tiles of rows times tokens at once (nb_vec_dot_mn).
+ * No barrier between two matrices of the same partner format: their
+ * outputs are independent. Float path: each row dequantized (into the
+ * thread's own row buffer), F32 dot. Each output is computed by one thread
+ * with the same operations whatever the thread count, the tile or the
+ * batch size, so results depend on none. */
+static void matmuls(nb_ctx *c, int32_t n, const float *x, size_t x_stride, int count,
+                    const nb_product *p) {
+    uint8_t *act = (uint8_t *)c->act;
+    size_t as = c->act_stride;
+    int32_t converted = -1; /* partner format act holds */
+    for (int k = 0; k < count; k++) {
+        const nb_gguf_tensor *w = p[k].w;
+        int64_t n_in = w->ne[0], n_out = nb_tensor_nelements(w) / n_in;
+        const nb_type_info *ti = nb_type_get(w->type);
+        const uint8_t *wdata = (const uint8_t *)w->data;
+        size_t row_bytes = nb_row_size(w->type, n_in), os = p[k].out_stride;
+        float *out = p[k].out;
+        if (!c->float_path && ti->vec_dot) {
+            if (converted != (int32_t)ti->vec_dot_type) {
+                if (converted >= 0) sync_threads(c); /* act is still being read */
+                nb_quantize_fn quantize = nb_act_quantize(ti->vec_dot_type);
+                for (int32_t t = thread_id(); t < n; t += team_size())
+                    quantize(x + t * x_stride, act + t * as, n_in);
+                converted = (int32_t)ti->vec_dot_type;
+                sync_threads(c);
+            }
+            nb_share tiles = my_share((n_out + NB_TILE_ROWS - 1) / NB_TILE_ROWS);
+            for (int64_t r = tiles.begin * NB_TILE_ROWS; r < tiles.end * NB_TILE_ROWS && r < n_out;
+                 r += NB_TILE_ROWS) {
+                int32_t rows = n_out - r < NB_TILE_ROWS ? (int32_t)(n_out - r) : NB_TILE_ROWS;
+                nb_vec_dot_mn(w->type, n_in, rows, n, out + r, 1, os,
+                              wdata + (size_t)r * row_bytes, row_bytes, act, as);
+            }
+            continue;
         }
-        NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
-        for (int64_t r = 0; r < n_out; r += NB_TILE_ROWS) {
-            int32_t rows = n_out - r < NB_TILE_ROWS ? (int32_t)(n_out - r) : NB_TILE_ROWS;
-            nb_vec_dot_mn(w->type, n_in, rows, n, out + r, 1, out_stride,
-                          wdata + (size_t)r * row_bytes, row_bytes, act, as);
+        if (k == 0) sync_threads(c); /* x of every token */
+        float *row = c->row + (size_t)thread_id() * c->max_row;
+        nb_share rows = my_share(n_out);
+        for (int64_t r = rows.begin; r < rows.end; r++) {
+            weight_row(row, w, r);
+            for (int32_t t = 0; t < n; t++) {
+                const float *xt = x + t * x_stride;
+                float sum = 0.0f;
+                for (int64_t i = 0; i < n_in; i++) sum += row[i] * xt[i];
+                out[t * os + r] = sum;
+            }
         }
-        return;
     }
-    NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
-    for (int64_t r = 0; r < n_out; r++) {
-        const float *row = weight_row(c->row + (size_t)thread_id() * c->max_row, w, r);
-        for (int32_t t = 0; t < n; t++) {
-            const float *xt = x + t * x_stride;
-            float sum = 0.0f;
-            for (int64_t i = 0; i < n_in; i++) sum += row[i] * xt[i];
-            out[t * out_stride + r] = sum;
-        }
-    }
+    sync_threads(c);
 }
 
+/* out = W x for the n tokens (see matmuls). */
 static void matmul(nb_ctx *c, int32_t n, float *out, size_t out_stride, const nb_gguf_tensor *w,
                    const float *x, size_t x_stride) {
-    matmul_x(c, n, out, out_stride, w, x, x_stride, 0);
-}
-
-/* The same, x being the input of the previous product. */
-static void matmul_same_x(nb_ctx *c, int32_t n, float *out, size_t out_stride,
-                          const nb_gguf_tensor *w, const float *x, size_t x_stride) {
-    matmul_x(c, n, out, out_stride, w, x, x_stride, 1);
+    nb_product p = {w, out, out_stride};
+    matmuls(c, n, x, x_stride, 1, &p);
 }
 
 /* RMSNorm (Zhang & Sennrich 2019): out = x / sqrt(mean(x^2) + eps) * w */
@@ -379,26 +500,26 @@ static void attention_head(const nb_ctx *c, const nb_attn_kernels *kern, float *
 }
 
 /* Causal grouped-query attention of the n tokens of a batch (positions
- * pos0 ..), whose keys and values are already in the cache: each query
- * head h reads kv head h / (n_head / n_head_kv); token t sees positions up
- * to pos0 + t, so within the batch the mask is causal as well. The
- * (token, head) pairs are independent and split among the threads, each
- * with its own row of scores. */
+ * pos0 ..), once every thread has stored its tokens' keys and values in
+ * the cache: each query head h reads kv head h / (n_head / n_head_kv);
+ * token t sees positions up to pos0 + t, so within the batch the mask is
+ * causal as well. The (token, head) pairs are independent and interleaved
+ * among the threads (later tokens see more keys), each thread with its
+ * own row of scores; barriers before and after. */
 static void attention(nb_ctx *c, int32_t n, int32_t pos0, const void *kcache, const void *vcache,
                       int local) {
     const nb_hparams *hp = &c->m->hp;
     const nb_attn_kernels *kern = nb_attn_current();
     int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_pairs = n * hp->n_head;
-    int par = (double)n_pairs * (pos0 + n) * hd >= 262144.0; /* as in matmul */
-    (void)par;
-    NB_OMP("omp parallel for schedule(static) num_threads(c->n_threads) if(par)")
-    for (int32_t i = 0; i < n_pairs; i++) {
+    float *att = c->att + (size_t)thread_id() * keys_len(c->n_ctx);
+    sync_threads(c); /* keys and values of every token, q of every head */
+    for (int32_t i = thread_id(); i < n_pairs; i += team_size()) {
         int32_t t = i / hp->n_head, h = i % hp->n_head;
-        float *att = c->att + (size_t)thread_id() * keys_len(c->n_ctx);
         attention_head(c, kern, c->xb + (size_t)t * c->xb_dim + (size_t)h * hd,
                        c->q + (size_t)t * c->qkv_dim + (size_t)h * hd, kcache, vcache, h / group,
                        pos0 + t, local, att);
     }
+    sync_threads(c); /* every head of the output */
 }
 
 /* SwiGLU (Shazeer 2020): hb = silu(gate) * up */
@@ -455,9 +576,9 @@ static void add_bias(float *v, const nb_gguf_tensor *b, int32_t n) {
     if (b) residual_add(v, (const float *)b->data, n); /* F32: nb_model_load */
 }
 
-/* q, k, v of the n tokens of a batch: three matrices (+ biases, qwen2), or
- * one fused Wqkv (phi3) whose rows are Q, then K, then V, written straight
- * into each token's adjacent q, k, v. */
+/* q, k, v of the n tokens of a batch: three matrices, or one fused Wqkv
+ * (phi3) whose rows are Q, then K, then V, written straight into each
+ * token's adjacent q, k, v. */
 static void qkv_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
     const nb_hparams *hp = &c->m->hp;
     int32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
@@ -466,15 +587,9 @@ static void qkv_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
         matmul(c, n, c->q, qs, L->wqkv, c->xb, xs);
         return;
     }
-    matmul(c, n, c->q, qs, L->wq, c->xb, xs);
-    matmul_same_x(c, n, c->q + q_dim, qs, L->wk, c->xb, xs);
-    matmul_same_x(c, n, c->q + q_dim + kv_dim, qs, L->wv, c->xb, xs);
-    for (int32_t t = 0; t < n; t++) {
-        float *q = c->q + t * qs;
-        add_bias(q, L->bq, q_dim);
-        add_bias(q + q_dim, L->bk, kv_dim);
-        add_bias(q + q_dim + kv_dim, L->bv, kv_dim);
-    }
+    nb_product p[3] = {{L->wq, c->q, qs}, {L->wk, c->q + q_dim, qs},
+                       {L->wv, c->q + q_dim + kv_dim, qs}};
+    matmuls(c, n, c->xb, xs, 3, p);
 }
 
 /* gate and up projections of the n tokens: two matrices, or one stacked
@@ -486,26 +601,31 @@ static void gate_up_projections(nb_ctx *c, const nb_layer *L, int32_t n) {
         matmul(c, n, c->hb, hs, L->ffn_up, c->xb, xs);
         return;
     }
-    matmul(c, n, c->hb, hs, L->ffn_gate, c->xb, xs);
-    matmul_same_x(c, n, c->hb + c->m->hp.n_ff, hs, L->ffn_up, c->xb, xs);
+    nb_product p[2] = {{L->ffn_gate, c->hb, hs}, {L->ffn_up, c->hb + c->m->hp.n_ff, hs}};
+    matmuls(c, n, c->xb, xs, 2, p);
 }
 
 /* The n (<= n_batch) tokens at positions pos, pos + 1, ... through the
- * model. Every step below is done for each token of the batch ("for t"),
- * the matrix products for all of them at once. The logits: of every token
- * into logits_all (n rows of n_vocab) when it is given, else of the last
- * token into c->logits when want_last. */
-static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t pos,
+ * model, run by every thread of the team. Every step below is done for
+ * each token of the batch ("for t": each thread its tokens, t = its id,
+ * id + team size, ...), the matrix products for all of them at once; a
+ * barrier separates the steps where a thread reads rows that others
+ * wrote (inside matmuls and attention, and before the attention). The
+ * logits: of every token into logits_all (n rows of n_vocab) when it is
+ * given, else of the last token into c->logits when want_last. */
+static void forward_steps(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t pos,
                           float *logits_all, int want_last) {
     const nb_model *m = c->m;
     const nb_hparams *hp = &m->hp;
     int32_t dim = hp->n_embd, q_dim = hp->n_head * hp->head_dim;
     int32_t kv_dim = hp->n_head_kv * hp->head_dim, n_ff = hp->n_ff;
     size_t xs = (size_t)c->xb_dim, qs = (size_t)c->qkv_dim, hs = 2 * (size_t)n_ff;
+    int32_t t0 = thread_id(), dt = team_size(); /* this thread's tokens */
+    float *row = c->row + (size_t)t0 * c->max_row;
 
     /* embedding: one row of the (possibly quantized) table; gemma scales it */
-    for (int32_t t = 0; t < n; t++) {
-        const float *e = weight_row(c->row, m->tok_embd, tokens[t]);
+    for (int32_t t = t0; t < n; t += dt) {
+        const float *e = weight_row(row, m->tok_embd, tokens[t]);
         for (int32_t i = 0; i < dim; i++) c->x[t * dim + i] = e[i] * hp->embd_scale;
     }
 
@@ -517,11 +637,14 @@ static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t p
         const float *inv_freq = L->swa ? c->rope_inv_swa : c->rope_inv;
 
         /* attention block */
-        for (int32_t t = 0; t < n; t++)
+        for (int32_t t = t0; t < n; t += dt)
             rmsnorm(c->xb + t * xs, c->x + t * dim, norm_weight(L->attn_norm), dim, hp->rms_eps);
         qkv_projections(c, L, n);
-        for (int32_t t = 0; t < n; t++) {
+        for (int32_t t = t0; t < n; t += dt) {
             float *q = c->q + t * qs, *k = q + q_dim, *v = k + kv_dim;
+            add_bias(q, L->bq, q_dim);
+            add_bias(k, L->bk, kv_dim);
+            add_bias(v, L->bv, kv_dim);
             if (L->attn_q_norm) {
                 head_rmsnorm(q, hp->n_head, hp->head_dim, norm_weight(L->attn_q_norm), hp->rms_eps);
                 head_rmsnorm(k, hp->n_head_kv, hp->head_dim, norm_weight(L->attn_k_norm),
@@ -535,17 +658,17 @@ static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t p
         }
         attention(c, n, pos, kcache, vcache, L->swa);
         matmul(c, n, c->xb2, (size_t)dim, L->wo, c->xb, xs);
-        for (int32_t t = 0; t < n; t++) {
+        for (int32_t t = t0; t < n; t += dt) {
             float *b = c->xb2 + t * dim;
             if (L->attn_post_norm) rmsnorm(b, b, norm_weight(L->attn_post_norm), dim, hp->rms_eps);
             residual_add(c->x + t * dim, b, dim);
         }
 
         /* feed-forward block */
-        for (int32_t t = 0; t < n; t++)
+        for (int32_t t = t0; t < n; t += dt)
             rmsnorm(c->xb + t * xs, c->x + t * dim, norm_weight(L->ffn_norm), dim, hp->rms_eps);
         gate_up_projections(c, L, n);
-        for (int32_t t = 0; t < n; t++) {
+        for (int32_t t = t0; t < n; t += dt) {
             float *gate = c->hb + t * hs, *up = gate + n_ff;
             if (hp->ffn_gelu)
                 geglu(gate, up, n_ff);
@@ -553,7 +676,7 @@ static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t p
                 swiglu(gate, up, n_ff);
         }
         matmul(c, n, c->xb2, (size_t)dim, L->ffn_down, c->hb, hs);
-        for (int32_t t = 0; t < n; t++) {
+        for (int32_t t = t0; t < n; t += dt) {
             float *b = c->xb2 + t * dim;
             if (L->ffn_post_norm) rmsnorm(b, b, norm_weight(L->ffn_post_norm), dim, hp->rms_eps);
             residual_add(c->x + t * dim, b, dim);
@@ -564,13 +687,52 @@ static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t p
     int32_t first = logits_all ? 0 : n - 1;
     float *out = logits_all ? logits_all : c->logits;
     if (!logits_all && !want_last) return;
-    for (int32_t t = first; t < n; t++)
+    /* row t - first of xb, owned like token t - first: x[t] may come from
+     * another thread */
+    sync_threads(c);
+    for (int32_t t = first + t0; t < n; t += dt)
         rmsnorm(c->xb + (t - first) * xs, c->x + t * dim, norm_weight(m->output_norm), dim,
                 hp->rms_eps);
     matmul(c, n - first, out, (size_t)hp->n_vocab, m->output, c->xb, xs);
-    if (hp->final_softcap > 0.0f)
-        for (size_t i = 0; i < (size_t)(n - first) * hp->n_vocab; i++)
-            out[i] = softcap(out[i], hp->final_softcap);
+    if (hp->final_softcap > 0.0f) {
+        nb_share s = my_share((int64_t)(n - first) * hp->n_vocab);
+        for (int64_t i = s.begin; i < s.end; i++) out[i] = softcap(out[i], hp->final_softcap);
+    }
+}
+
+/* Multiply-adds of one token through the matrices of the model. */
+static double token_work(const nb_hparams *hp) {
+    double q_dim = (double)hp->n_head * hp->head_dim, kv_dim = (double)hp->n_head_kv * hp->head_dim;
+    double layer = hp->n_embd * (2 * q_dim + 2 * kv_dim) + 3.0 * hp->n_embd * hp->n_ff;
+    return hp->n_layer * layer + (double)hp->n_embd * hp->n_vocab;
+}
+
+/* One parallel region per batch: the team's threads run forward_steps
+ * together. Below ~1M multiply-adds per batch (tiny models, one token of
+ * them) waking the other threads costs more than it saves: one thread
+ * runs it; the results are the same either way. */
+static void forward_batch(nb_ctx *c, const int32_t *tokens, int32_t n, int32_t pos,
+                          float *logits_all, int want_last) {
+    struct nb_team team;
+#ifdef _OPENMP
+    atomic_init(&team.arrived, 0);
+    atomic_init(&team.phase, 0);
+    atomic_init(&team.sleepers, 0);
+    atomic_init(&team.spin_ns, c->spin_ns);
+    mtx_init(&team.mtx, mtx_plain);
+    cnd_init(&team.cnd);
+#endif
+    c->team = &team;
+    int par = c->n_threads > 1 && n * token_work(&c->m->hp) >= 1048576.0;
+    (void)par; /* unused without OpenMP */
+    NB_OMP("omp parallel num_threads(c->n_threads) if(par)")
+    forward_steps(c, tokens, n, pos, logits_all, want_last);
+#ifdef _OPENMP
+    c->spin_ns = atomic_load(&team.spin_ns);
+    mtx_destroy(&team.mtx);
+    cnd_destroy(&team.cnd);
+#endif
+    c->team = NULL;
 }
 
 static nb_status check_tokens(const nb_ctx *c, const int32_t *tokens, int32_t n_tokens,

@@ -20,7 +20,8 @@ struct nb_ctx {
     int32_t qkv_dim;   /* row length of q: q_dim + 2 * kv_dim              */
     int32_t max_row;   /* longest weight row (n_in of any matrix)          */
     size_t act_stride; /* bytes of one activation row in a partner format  */
-    int32_t act_type;  /* partner format act holds (matmul_same_x reuses it) */
+    struct nb_team *team; /* the threads of the batch running (forward.c) */
+    int32_t spin_ns;   /* how long a thread spins at a barrier (forward.c) */
     float *x;          /* (B, n_embd) residual stream                      */
     float *xb;         /* (B, xb_dim) activation inside a residual branch  */
     float *xb2;        /* (B, n_embd) branch output before the residual add */
