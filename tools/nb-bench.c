@@ -64,10 +64,14 @@ static void usage(FILE *f) {
             "  -n N      generated tokens (default 128; 0: no tg test)\n"
             "  -t LIST   comma-separated thread counts (default: OpenMP's default)\n"
             "  -r REPS   repetitions of each test, mean and stddev (default 5)\n"
+            "  -ub N     tokens per micro-batch of the prompt (nb_ctx_params.n_batch;\n"
+            "            default: the library's, 32), as llama-bench's -ub\n"
             "  -o FMT    md (default), csv or json\n"
             "--membw: streaming read bandwidth over 1 GiB, GB/s, per thread count.\n"
             "  --help    show this help\n");
 }
+
+static int32_t n_ubatch; /* -ub: 0 = the library's default */
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 static uint32_t rnd32(void) {
@@ -330,7 +334,7 @@ static int bench_model(const char *path, int32_t n_threads, int32_t n_prompt, in
     }
     double load_ms = 1e3 * (nb_tool_now_s() - t0);
     int32_t n_ctx = n_prompt + n_gen > 0 ? n_prompt + n_gen : 1;
-    nb_ctx_params cp = {.n_ctx = n_ctx, .n_threads = n_threads};
+    nb_ctx_params cp = {.n_ctx = n_ctx, .n_threads = n_threads, .n_batch = n_ubatch};
     size_t sz = nb_ctx_size(m, &cp);
     void *mem = malloc(sz);
     int32_t n_tok = n_prompt > n_gen ? n_prompt : n_gen;
@@ -516,6 +520,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "nb-bench: bad -o '%s' (md, csv, json)\n", fmt);
                 return 2;
             }
+        } else if (strcmp(a, "-ub") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 4096) {
+                fprintf(stderr, "nb-bench: bad -ub '%s' (1..4096)\n", argv[i]);
+                return 2;
+            }
+            n_ubatch = (int32_t)v;
         } else if ((strcmp(a, "-r") == 0 || strcmp(a, "-p") == 0 || strcmp(a, "-n") == 0) &&
                    i + 1 < argc) {
             char *end;
