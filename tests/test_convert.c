@@ -745,6 +745,26 @@ static void t_errors(void) {
     CHECK(convert(d, "F16", vocab, &m, &err) != 0);
     CHECK_MSG(strstr(err.msg, "blk.5") != NULL, "msg: %s", err.msg);
 
+    /* hostile hyperparameters: clean errors naming the key */
+    const char *subst[][2] = {
+        {"\"num_hidden_layers\": 5", "\"num_hidden_layers\": 2147483647"},
+        {"\"num_hidden_layers\": 5", "\"num_hidden_layers\": -5"},
+        {"\"num_key_value_heads\": 4", "\"num_key_value_heads\": 3"},
+        {"\"hidden_size\": 64", "\"hidden_size\": 1e300"},
+        {"\"LlamaForCausalLM\"", "7"},
+    };
+    const char *want[] = {"num_hidden_layers", "num_hidden_layers", "num_key_value_heads", "hidden_size",
+                          "architectures"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(d, sizeof d, "%s/hostile-%d", tmp, i);
+        mkdir(d, 0755);
+        snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/ && sed 's/%s/%s/' %s/config.json > %s/config.json",
+                 src, d, subst[i][0], subst[i][1], src, d);
+        CHECK(nb_test_system(cmd) == 0);
+        CHECK_MSG(convert(d, "F16", vocab, &m, &err) != 0, "hostile %d accepted", i);
+        CHECK_MSG(strstr(err.msg, want[i]) != NULL, "hostile %d: %s", i, err.msg);
+    }
+
     /* a tokenizer whose size does not match the embedding */
     snprintf(d, sizeof d, "%s/vocab-mismatch", tmp);
     mkdir(d, 0755);

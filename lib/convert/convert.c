@@ -226,9 +226,19 @@ static nb_status read_config(converter *c, const char *dir, nb_err *err) {
     if (c->head_dim <= 0 || c->head_dim > 4096)
         return nb_errf(err, NB_ERR_FORMAT, "config.json: head_dim %lld is out of range",
                        (long long)c->head_dim);
+    if (c->n_layer > 65536)
+        return nb_errf(err, NB_ERR_RANGE, "config.json: num_hidden_layers %lld is out of range (max 65536)",
+                       (long long)c->n_layer);
     c->n_rot = c->head_dim;
-    if (c->arch->phi3) /* Phi-3 rotates a fraction of each head */
-        c->n_rot = (int64_t)(cfg_num(hp, "partial_rotary_factor", 1.0) * (double)c->n_embd) / c->n_head;
+    if (c->arch->phi3) { /* Phi-3 rotates a fraction of each head */
+        double f = cfg_num(hp, "partial_rotary_factor", 1.0);
+        if (!(f > 0.0 && f <= 1.0))
+            return nb_errf(err, NB_ERR_RANGE, "config.json: partial_rotary_factor %g is not in (0, 1]", f);
+        c->n_rot = (int64_t)(f * (double)c->n_embd) / c->n_head;
+        if (c->n_rot < 2 || c->n_rot > c->head_dim)
+            return nb_errf(err, NB_ERR_RANGE, "config.json: %lld rotary dimensions for heads of %lld",
+                           (long long)c->n_rot, (long long)c->head_dim);
+    }
     c->vocab_size = cfg_int(hp, "vocab_size", cfg_int(cfg, "vocab_size", 0));
     return NB_OK;
 }
