@@ -4,6 +4,7 @@
  * own, the Unicode tables, hostile vocabularies, speed on TinyStories. */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include "support_vectors.h"
 #include "text/text.h"
 #include "text/unicode.h"
 
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char SEP[] = "\n__ggml_vocab_test__\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -148,36 +148,14 @@ static char *decode(const nb_tokenizer *tok, const int32_t *ids, int32_t n, size
  * compare with the lines of out; check the decode round trip. */
 static void check_vectors(const char *name, const nb_tokenizer *tok, const char *pin,
                           const char *pout) {
-    size_t ni = 0, no = 0;
-    char *inp = nb_test_read_file(pin, &ni);
-    char *outp = nb_test_read_file(pout, &no);
-    CHECK_MSG(inp && outp, "cannot read %s / %s", pin, pout);
-    int total = 0, match = 0, rt_ok = 0;
+    nb_vectors vec;
+    CHECK_MSG(nb_vectors_open(&vec, pin, pout) == 0, "cannot read %s / %s", pin, pout);
+    int total = 0, match = 0, rt_ok = 0, ne;
     enum { MAXT = 4096 };
     static int32_t ids[MAXT], exp[MAXT];
-    size_t ip = 0, op = 0;
-    while (inp && outp && ip < ni && op < no) {
-        const char *end = NULL;
-        for (size_t k = ip; k + sizeof SEP - 1 <= ni; k++)
-            if (!memcmp(inp + k, SEP, sizeof SEP - 1)) {
-                end = inp + k;
-                break;
-            }
-        size_t slen = end ? (size_t)(end - (inp + ip)) : ni - ip;
-        const char *str = inp + ip;
-        ip += slen + (end ? sizeof SEP - 1 : 0);
-        size_t le = op;
-        while (le < no && outp[le] != '\n') le++;
-        int ne = 0;
-        char *q = outp + op;
-        while (q < outp + le) {
-            char *e2;
-            long v = strtol(q, &e2, 10);
-            if (e2 == q) break;
-            if (ne < MAXT) exp[ne++] = (int32_t)v;
-            q = e2;
-        }
-        op = le + 1;
+    const char *str;
+    size_t slen;
+    while (nb_vectors_next(&vec, &str, &slen, exp, MAXT, &ne)) {
         total++;
         nb_err err = {0};
         int32_t n = 0;
@@ -202,8 +180,7 @@ static void check_vectors(const char *name, const nb_tokenizer *tok, const char 
            total);
     CHECK_MSG(match == total && total > 0, "%s: %d/%d", name, match, total);
     CHECK_MSG(rt_ok == total, "%s: round trips %d/%d", name, rt_ok, total);
-    free(inp);
-    free(outp);
+    nb_vectors_close(&vec);
 }
 
 static void run_vocab(const char *name, const char *want_pre) {

@@ -62,23 +62,36 @@ static int save(const char *path, const membuf *b) {
 
 /* ------------------------------------------------------ stories260K */
 
+/* stories260K-hf-<variant> converted to `target` (vocabulary from the
+ * original GGUF), both files parsed: *a the conversion, *b the original.
+ * 0 on success; the caller frees out->p, *rbytes and both parses. */
+static int convert_stories(const char *sh, const char *variant, const char *target, membuf *out,
+                           void **rbytes, nb_gguf *a, nb_gguf *b) {
+    char dir[512], ref_path[512];
+    snprintf(dir, sizeof dir, "%s/models/derived/hf/stories260K-hf-%s", sh, variant);
+    snprintf(ref_path, sizeof ref_path, "%s/models/tinystories/stories260K.gguf", sh);
+    nb_err err = {0};
+    CHECK_MSG(convert(dir, target, ref_path, out, &err) == 0, "convert: %s", err.msg);
+    if (nb_test_failed()) return -1;
+    size_t rsize;
+    *rbytes = nb_test_read_file(ref_path, &rsize);
+    CHECK_OK(nb_gguf_parse(out->p, out->n, a, &err), err);
+    CHECK_OK(nb_gguf_parse(*rbytes, rsize, b, &err), err);
+    if (nb_test_failed()) {
+        free(out->p);
+        free(*rbytes);
+        return -1;
+    }
+    return 0;
+}
+
 static void t_stories_f32_bit_exact(void) {
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
-    char dir[512], ref_path[512], vocab[512];
-    snprintf(dir, sizeof dir, "%s/models/derived/hf/stories260K-hf-f32", sh);
-    snprintf(ref_path, sizeof ref_path, "%s/models/tinystories/stories260K.gguf", sh);
-    snprintf(vocab, sizeof vocab, "%s", ref_path);
-    nb_err err = {0};
     membuf out;
-    CHECK_MSG(convert(dir, "F32", vocab, &out, &err) == 0, "convert: %s", err.msg);
-    if (nb_test_failed()) return;
-    size_t rsize;
-    void *rbytes = nb_test_read_file(ref_path, &rsize);
+    void *rbytes;
     nb_gguf a, b;
-    CHECK_OK(nb_gguf_parse(out.p, out.n, &a, &err), err);
-    CHECK_OK(nb_gguf_parse(rbytes, rsize, &b, &err), err);
-    if (nb_test_failed()) { free(out.p); free(rbytes); return; }
+    if (convert_stories(sh, "f32", "F32", &out, &rbytes, &a, &b)) return;
     /* every tensor of the original, under the same name, bit for bit; the
      * original's output.weight is a copy of the embedding, which the HF
      * checkpoint ties (no lm_head), so the converted file has none */
@@ -128,19 +141,10 @@ static void t_stories_f32_bit_exact(void) {
 static void t_stories_f16(void) {
     const char *sh = nb_test_shared_dir();
     if (!sh) { nb_test_skip("../shared not found"); return; }
-    char dir[512], ref_path[512];
-    snprintf(dir, sizeof dir, "%s/models/derived/hf/stories260K-hf-f16", sh);
-    snprintf(ref_path, sizeof ref_path, "%s/models/tinystories/stories260K.gguf", sh);
-    nb_err err = {0};
     membuf out;
-    CHECK_MSG(convert(dir, "F16", ref_path, &out, &err) == 0, "convert: %s", err.msg);
-    if (nb_test_failed()) return;
-    size_t rsize;
-    void *rbytes = nb_test_read_file(ref_path, &rsize);
+    void *rbytes;
     nb_gguf a, b;
-    CHECK_OK(nb_gguf_parse(out.p, out.n, &a, &err), err);
-    CHECK_OK(nb_gguf_parse(rbytes, rsize, &b, &err), err);
-    if (nb_test_failed()) { free(out.p); free(rbytes); return; }
+    if (convert_stories(sh, "f16", "F16", &out, &rbytes, &a, &b)) return;
     /* 2-D weights F16 = the original rounded to nearest even; 1-D norms
      * F32 holding the F16-rounded values (the checkpoint's precision) */
     int compared = 0;

@@ -6,13 +6,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "convert/vocab.h"
+#include "support_vectors.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static const char SEP[] = "\n__ggml_vocab_test__\n";
 
 /* ------------------------------------------------------------- buffers */
 
@@ -178,35 +178,13 @@ static int run_vectors(const nb_tokenizer *tok, const char *base, int *total_out
     char pin[1100], pout[1100];
     snprintf(pin, sizeof pin, "%s.inp", base);
     snprintf(pout, sizeof pout, "%s.out", base);
-    size_t ni = 0, no = 0;
-    char *inp = nb_test_read_file(pin, &ni);
-    char *outp = nb_test_read_file(pout, &no);
-    CHECK_MSG(inp && outp, "cannot read %s / .out", pin);
-    int total = 0, match = 0;
+    nb_vectors vec;
+    CHECK_MSG(nb_vectors_open(&vec, pin, pout) == 0, "cannot read %s / .out", pin);
+    int total = 0, match = 0, ne;
     static int32_t ids[4096], exp[4096];
-    size_t ip = 0, op = 0;
-    while (inp && outp && ip < ni && op < no) {
-        const char *end = NULL;
-        for (size_t k = ip; k + sizeof SEP - 1 <= ni; k++)
-            if (!memcmp(inp + k, SEP, sizeof SEP - 1)) {
-                end = inp + k;
-                break;
-            }
-        size_t slen = end ? (size_t)(end - (inp + ip)) : ni - ip;
-        const char *str = inp + ip;
-        ip += slen + (end ? sizeof SEP - 1 : 0);
-        size_t le = op;
-        while (le < no && outp[le] != '\n') le++;
-        int ne = 0;
-        char *q = outp + op;
-        while (q < outp + le) {
-            char *e2;
-            long val = strtol(q, &e2, 10);
-            if (e2 == q) break;
-            if (ne < 4096) exp[ne++] = (int32_t)val;
-            q = e2;
-        }
-        op = le + 1;
+    const char *str;
+    size_t slen;
+    while (nb_vectors_next(&vec, &str, &slen, exp, 4096, &ne)) {
         total++;
         nb_err err = {0};
         int32_t n = 0;
@@ -216,8 +194,7 @@ static int run_vectors(const nb_tokenizer *tok, const char *base, int *total_out
             printf("  mismatch on string %d '%.*s' (got %d ids, want %d)\n", total,
                    (int)(slen > 60 ? 60 : slen), str, (int)n, ne);
     }
-    free(inp);
-    free(outp);
+    nb_vectors_close(&vec);
     *total_out = total;
     return match;
 }

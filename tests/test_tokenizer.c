@@ -2,11 +2,11 @@
  * decode round trips, hostile vocabularies, nb-tokenize. */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include "support_vectors.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const char SEP[] = "\n__ggml_vocab_test__\n";
 
 typedef struct membuf {
     uint8_t *p;
@@ -102,67 +102,42 @@ static void run_vectors(const char *name, int must_match_all) {
         unload(&L);
         return;
     }
-    size_t ni = 0, no = 0;
-    char *inp = nb_test_read_file(pin, &ni);
-    char *outp = nb_test_read_file(pout, &no);
-    CHECK(inp && outp);
+    nb_vectors vec;
+    CHECK(nb_vectors_open(&vec, pin, pout) == 0);
     int total = 0, match = 0, rt_ok = 0;
     int32_t ids[4096];
-    if (inp && outp) {
-        size_t ip = 0, op = 0;
-        while (ip < ni && op < no) {
-            const char *end = NULL;
-            for (size_t k = ip; k + sizeof SEP - 1 <= ni; k++)
-                if (!memcmp(inp + k, SEP, sizeof SEP - 1)) {
-                    end = inp + k;
-                    break;
-                }
-            size_t slen = end ? (size_t)(end - (inp + ip)) : ni - ip;
-            const char *str = inp + ip;
-            ip += slen + (end ? sizeof SEP - 1 : 0);
-            /* expected line */
-            size_t le = op;
-            while (le < no && outp[le] != '\n') le++;
-            int32_t exp[4096];
-            int ne = 0;
-            char *q = outp + op;
-            while (q < outp + le) {
-                char *e2;
-                long v = strtol(q, &e2, 10);
-                if (e2 == q) break;
-                if (ne < 4096) exp[ne++] = (int32_t)v;
-                q = e2;
-            }
-            op = le + 1;
-            total++;
-            nb_err err = {0};
-            int32_t n = 0;
-            nb_status s = nb_tokenize(&L.tok, str, slen, 0, 0, ids, 4096, &n, &err);
-            int same = s == NB_OK && n == ne && !memcmp(ids, exp, (size_t)n * sizeof *ids);
-            if (same) {
-                match++;
-            } else {
-                printf("  %s: mismatch on string %d '%.*s' (got %d ids, want %d)\n", name, total,
-                       (int)(slen > 60 ? 60 : slen), str, (int)n, ne);
-            }
-            /* round trip, modulo the added leading space */
-            size_t dl = 0;
-            char *d = decode(&L.tok, ids, s == NB_OK ? n : 0, &dl);
-            const char *dd = d;
-            if (d && L.tok.add_space_prefix && slen > 0 && dl > 0 && d[0] == ' ') dd++, dl--;
-            if (d && dl == slen && !memcmp(dd, str, slen)) rt_ok++;
-            else if (same)
-                printf("  %s: round trip differs on string %d '%.*s'\n", name, total,
-                       (int)(slen > 60 ? 60 : slen), str);
-            free(d);
+    const char *str;
+    size_t slen;
+    int ne;
+    static int32_t exp[4096];
+    while (nb_vectors_next(&vec, &str, &slen, exp, 4096, &ne)) {
+        total++;
+        nb_err err = {0};
+        int32_t n = 0;
+        nb_status s = nb_tokenize(&L.tok, str, slen, 0, 0, ids, 4096, &n, &err);
+        int same = s == NB_OK && n == ne && !memcmp(ids, exp, (size_t)n * sizeof *ids);
+        if (same) {
+            match++;
+        } else {
+            printf("  %s: mismatch on string %d '%.*s' (got %d ids, want %d)\n", name, total,
+                   (int)(slen > 60 ? 60 : slen), str, (int)n, ne);
         }
+        /* round trip, modulo the added leading space */
+        size_t dl = 0;
+        char *d = decode(&L.tok, ids, s == NB_OK ? n : 0, &dl);
+        const char *dd = d;
+        if (d && L.tok.add_space_prefix && slen > 0 && dl > 0 && d[0] == ' ') dd++, dl--;
+        if (d && dl == slen && !memcmp(dd, str, slen)) rt_ok++;
+        else if (same)
+            printf("  %s: round trip differs on string %d '%.*s'\n", name, total,
+                   (int)(slen > 60 ? 60 : slen), str);
+        free(d);
     }
     printf("  %s: %d/%d vectors match, %d/%d round trips exact\n", name, match, total, rt_ok,
            total);
     if (must_match_all) CHECK_MSG(match == total && total > 0, "%s: %d/%d", name, match, total);
     else CHECK_MSG(match == total && total > 0, "%s: %d/%d", name, match, total);
-    free(inp);
-    free(outp);
+    nb_vectors_close(&vec);
     unload(&L);
 }
 
